@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   MHE_QUEUE_FULL: 'The batch queue is full; retry after the Retry-After delay.',
   MHE_SHUTTING_DOWN: 'The server is draining before it stops; retry on another replica.',
   MHE_TIMEOUT: 'The request did not finish within MHE_REQUEST_TIMEOUT_MS.',
+  MHE_CLIENT_CLOSED: 'The client closed the connection before the answer; its instances were dropped.',
   MHE_NOT_READY: 'The model is not loaded or not warmed up yet.',
   MHE_INTERNAL: 'An unexpected server error; details are in the server log.',
   MHE_NOT_FOUND: 'No such route.',
@@ -44,7 +45,7 @@ export const errors = {
   tooManyInstances: (got: number, max: number) =>
     new ServiceError('MHE_TOO_MANY_INSTANCES', 400, `expected at most ${max} instances per request, got ${got}`),
   badTopK: (got: unknown, max: number) =>
-    new ServiceError('MHE_BAD_TOP_K', 400, `top_k must be an integer from 1 to ${max}, got ${String(got)}`),
+    new ServiceError('MHE_BAD_TOP_K', 400, `top_k must be an integer from 1 to ${max}, got ${JSON.stringify(got) ?? String(got)}`),
   badBinaryBody: (bytes: number, featureDim: number) =>
     new ServiceError(
       'MHE_BAD_BINARY_BODY',
@@ -76,6 +77,7 @@ export const errors = {
   timeout: (ms: number) => new ServiceError('MHE_TIMEOUT', 503, `the request did not finish within ${ms} ms`, {
     'Retry-After': '1',
   }),
+  clientClosed: () => new ServiceError('MHE_CLIENT_CLOSED', 499, 'the client closed the connection'),
   notReady: () => new ServiceError('MHE_NOT_READY', 503, 'the model is not ready yet', { 'Retry-After': '1' }),
   internal: () => new ServiceError('MHE_INTERNAL', 500, 'internal error, see the server log'),
 }

@@ -1,0 +1,10 @@
+// npm run openapi: writes openapi/openapi.json from the route schemas and the typed client's types from it.
+import { writeFile } from 'node:fs/promises'
+import { generateOpenApi } from '../src/openapi.js'
+import { clientTypes } from './client-types.js'
+
+const doc = await generateOpenApi()
+const json = JSON.stringify(doc, null, 2) + '\n'
+await writeFile('openapi/openapi.json', json)
+await writeFile('src/client/openapi-types.ts', await clientTypes(json))
+process.stdout.write('wrote openapi/openapi.json and src/client/openapi-types.ts\n')

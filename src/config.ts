@@ -1,0 +1,105 @@
+// Configuration: environment variables (MHE_*, PORT, HOST, LOG_LEVEL) and the same as CLI flags, validated in one
+// place. Nothing else in the service reads process.env.
+
+import { parseArgs } from 'node:util'
+
+export type BackendRequest = 'auto' | 'tensorflow' | 'wasm' | 'cpu'
+const BACKENDS: readonly BackendRequest[] = ['auto', 'tensorflow', 'wasm', 'cpu']
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+export interface Config {
+  port: number
+  host: string
+  modelDir: string
+  backend: BackendRequest
+  maxBatch: number
+  maxDelayMs: number
+  maxQueue: number
+  maxInstances: number
+  maxTopK: number
+  requestTimeoutMs: number
+  bodyLimit: number
+  apiKeys: string[]
+  shutdownGraceMs: number
+  logLevel: LogLevel
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ConfigError'
+  }
+}
+
+interface Option {
+  env: string
+  flag: string
+  kind: 'int' | 'string' | 'list'
+  min?: number
+  default: string
+  help: string
+}
+
+/** Every setting once: its variable, its flag, its default and what it means (the README table is built from this). */
+export const OPTIONS = {
+  port: { env: 'PORT', flag: 'port', kind: 'int', min: 0, default: '8080', help: 'TCP port to listen on (0 = any free port)' },
+  host: { env: 'HOST', flag: 'host', kind: 'string', default: '127.0.0.1', help: 'address to listen on (the container sets 0.0.0.0)' },
+  modelDir: { env: 'MHE_MODEL', flag: 'model', kind: 'string', default: 'models/demo', help: 'model bundle folder to serve' },
+  backend: { env: 'MHE_BACKEND', flag: 'backend', kind: 'string', default: 'auto', help: 'auto, tensorflow, wasm or cpu' },
+  maxBatch: { env: 'MHE_MAX_BATCH', flag: 'max-batch', kind: 'int', min: 1, default: '256', help: 'most instances in one model call' },
+  maxDelayMs: { env: 'MHE_MAX_DELAY_MS', flag: 'max-delay-ms', kind: 'int', min: 0, default: '2', help: 'longest the first queued instance waits for company (ms)' },
+  maxQueue: { env: 'MHE_MAX_QUEUE', flag: 'max-queue', kind: 'int', min: 1, default: '4096', help: 'most instances waiting; past it, 503 + Retry-After' },
+  maxInstances: { env: 'MHE_MAX_INSTANCES', flag: 'max-instances', kind: 'int', min: 1, default: '1024', help: 'most instances in one request' },
+  maxTopK: { env: 'MHE_MAX_TOP_K', flag: 'max-top-k', kind: 'int', min: 1, default: '100', help: 'largest top_k accepted' },
+  requestTimeoutMs: { env: 'MHE_REQUEST_TIMEOUT_MS', flag: 'request-timeout-ms', kind: 'int', min: 1, default: '10000', help: 'deadline of a request inside the server (ms)' },
+  bodyLimit: { env: 'MHE_BODY_LIMIT', flag: 'body-limit', kind: 'int', min: 1024, default: String(16 * 1024 * 1024), help: 'largest request body in bytes; past it, 413' },
+  apiKeys: { env: 'MHE_API_KEYS', flag: 'api-keys', kind: 'list', default: '', help: 'comma-separated bearer tokens required on /predict (empty = open)' },
+  shutdownGraceMs: { env: 'MHE_SHUTDOWN_GRACE_MS', flag: 'shutdown-grace-ms', kind: 'int', min: 0, default: '10000', help: 'how long SIGTERM waits for queued work before exiting' },
+  logLevel: { env: 'LOG_LEVEL', flag: 'log-level', kind: 'string', default: 'info', help: 'pino level: fatal, error, warn, info, debug, trace, silent' },
+} satisfies Record<keyof Config, Option>
+
+/** Reads settings from CLI flags (first) and environment variables; throws ConfigError naming the bad setting. */
+export function loadConfig(env: NodeJS.ProcessEnv = {}, argv: string[] = []): Config {
+  const entries = Object.entries(OPTIONS) as [keyof Config, Option][]
+  let flags: Record<string, string | boolean | undefined>
+  try {
+    flags = parseArgs({
+      args: argv,
+      options: Object.fromEntries(entries.map(([, o]) => [o.flag, { type: 'string' as const }])),
+      strict: true,
+      allowPositionals: false,
+    }).values
+  } catch (err) {
+    throw new ConfigError((err as Error).message)
+  }
+  const out: Record<string, unknown> = {}
+  for (const [key, o] of entries) {
+    const fromFlag = flags[o.flag]
+    const raw = typeof fromFlag === 'string' ? fromFlag : (env[o.env] ?? o.default)
+    const where = typeof fromFlag === 'string' ? `--${o.flag}` : o.env
+    if (o.kind === 'int') {
+      const value = Number(raw.trim())
+      if (raw.trim() === '' || !Number.isSafeInteger(value) || value < (o.min ?? 0)) {
+        throw new ConfigError(`${where} must be an integer >= ${o.min ?? 0}, got ${JSON.stringify(raw)}`)
+      }
+      out[key] = value
+    } else if (o.kind === 'list') {
+      out[key] = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0)
+    } else {
+      out[key] = raw
+    }
+  }
+  const config = out as unknown as Config
+  if (!BACKENDS.includes(config.backend)) {
+    throw new ConfigError(`MHE_BACKEND must be one of ${BACKENDS.join(', ')}, got ${JSON.stringify(config.backend)}`)
+  }
+  if (!(LOG_LEVELS as readonly string[]).includes(config.logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(config.logLevel)}`)
+  }
+  if (config.port > 65535) throw new ConfigError(`PORT must be at most 65535, got ${config.port}`)
+  if (config.maxQueue < config.maxBatch) {
+    throw new ConfigError(`MHE_MAX_QUEUE (${config.maxQueue}) must be at least MHE_MAX_BATCH (${config.maxBatch})`)
+  }
+  return config
+}

@@ -1,0 +1,69 @@
+// Entry point: reads the configuration, builds the app, listens, and drains on SIGTERM/SIGINT.
+// A start-up failure prints one line naming the cause and exits non-zero.
+
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { loadConfig, ConfigError, type Config } from './config.js'
+import { buildApp } from './app.js'
+import { BundleError } from './errors.js'
+import { MANIFEST_FILE } from './bundle/manifest.js'
+
+function fail(message: string): never {
+  process.stderr.write(`mhe-serve: ${message}\n`)
+  process.exit(1)
+}
+
+async function main(): Promise<void> {
+  let config: Config
+  try {
+    config = loadConfig(process.env, process.argv.slice(2))
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`bad configuration: ${err.message}`)
+    throw err
+  }
+  if (!existsSync(join(config.modelDir, MANIFEST_FILE))) {
+    fail(
+      `no model bundle at ${config.modelDir} (${MANIFEST_FILE} missing). Set MHE_MODEL to a bundle folder, ` +
+        'make the demo with `npm run train`, or a benchmark bundle with `npm run bench:model -- --dim 64 --heads 10,10 --out DIR`.',
+    )
+  }
+  const app = await buildApp(config).catch((err: unknown) => {
+    if (err instanceof BundleError) fail(`cannot load the model bundle: ${err.message}`)
+    fail(`cannot start: ${err instanceof Error ? err.message : String(err)}`)
+  })
+  try {
+    await app.listen({ port: config.port, host: config.host })
+  } catch (err) {
+    fail(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`)
+  }
+
+  let stopping = false
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      app.log.warn({ signal }, 'second signal, exiting now')
+      process.exit(1)
+    }
+    stopping = true
+    app.log.info({ signal, graceMs: config.shutdownGraceMs }, 'draining: not ready, answering what is queued')
+    app.mhe.state = 'draining'
+    const timer = setTimeout(() => {
+      app.log.error({ graceMs: config.shutdownGraceMs }, 'grace period over, exiting with work unfinished')
+      process.exit(1)
+    }, config.shutdownGraceMs)
+    timer.unref()
+    app.close().then(
+      () => {
+        app.log.info('stopped')
+        process.exit(0)
+      },
+      (err: unknown) => {
+        app.log.error({ err }, 'error while stopping')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+}
+
+main().catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)))

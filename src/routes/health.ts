@@ -1,0 +1,22 @@
+// Liveness (the process answers) and readiness (model loaded, warmed up, not draining).
+
+import type { FastifyInstance } from 'fastify'
+import { Health } from '../schemas.js'
+import type { Service } from '../service.js'
+
+export default async function healthRoutes(app: FastifyInstance, opts: { service: Service }): Promise<void> {
+  app.get(
+    '/health/live',
+    { schema: { summary: 'Liveness probe', tags: ['health'], response: { 200: Health } } },
+    async () => ({ status: 'ok' }),
+  )
+  app.get(
+    '/health/ready',
+    { schema: { summary: 'Readiness probe: 503 while starting or draining', tags: ['health'], response: { 200: Health, 503: Health } } },
+    async (_request, reply) => {
+      const state = opts.service.state
+      if (state !== 'ready') reply.code(503).header('Retry-After', '1')
+      return { status: state }
+    },
+  )
+}

@@ -1,0 +1,128 @@
+// POST /predict: JSON or raw float32 instances in, top-k labels with scores out.
+
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { errors, ServiceError } from '../errors.js'
+import { systemClock, BatcherClosedError, CancelledError, DeadlineExceededError, QueueFullError } from '../batcher.js'
+import { ErrorBody, PredictJsonBody, PredictResponse, TopKQuery, BinaryBody } from '../schemas.js'
+import type { Config } from '../config.js'
+import type { Instance, Service } from '../service.js'
+import type { Candidate } from '../codec.js'
+
+/** Checks that every value is a finite float32 (a float64 like 1e39 overflows to Infinity). */
+function checkFinite(features: Float32Array, d: number, original?: number[][]): void {
+  for (let j = 0; j < features.length; j++) {
+    if (!Number.isFinite(features[j]!)) {
+      const i = Math.floor(j / d)
+      const got = original?.[i]?.[j % d] ?? features[j]
+      throw errors.badInstance(`instance ${i} value ${j % d} is ${String(got)}, expected a finite float32 number`)
+    }
+  }
+}
+
+function fromJson(instances: number[][], d: number): Float32Array {
+  const features = new Float32Array(instances.length * d)
+  for (let i = 0; i < instances.length; i++) {
+    const row = instances[i]!
+    if (row.length !== d) throw errors.badInstance(`instance ${i} has ${row.length} values, the model expects ${d}`)
+    features.set(row, i * d)
+  }
+  checkFinite(features, d, instances)
+  return features
+}
+
+function fromBinary(body: Buffer, d: number): Float32Array {
+  if (body.length === 0 || body.length % (4 * d) !== 0) throw errors.badBinaryBody(body.length, d)
+  // Copy into an aligned buffer: the body's bytes may start at any offset. Wire format is little-endian.
+  const features = new Float32Array(body.length / 4)
+  new Uint8Array(features.buffer).set(body)
+  checkFinite(features, d)
+  return features
+}
+
+function parseTopK(raw: unknown, max: number): number {
+  if (raw === undefined) return 1
+  const k = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw
+  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > max) throw errors.badTopK(raw, max)
+  return k
+}
+
+/** Maps the batcher's refusals to HTTP errors; anything else is the engine's fault (500). */
+function toServiceError(err: unknown, config: Config): ServiceError {
+  if (err instanceof ServiceError) return err
+  if (err instanceof QueueFullError) return errors.queueFull(1)
+  if (err instanceof BatcherClosedError) return errors.shuttingDown(1)
+  if (err instanceof DeadlineExceededError) return errors.timeout(config.requestTimeoutMs)
+  if (err instanceof CancelledError) return errors.clientClosed()
+  throw err
+}
+
+export default async function predictRoutes(app: FastifyInstance, opts: { config: Config; service: Service }): Promise<void> {
+  const { config, service } = opts
+  const { manifest, labels } = service.engine
+  const d = manifest.featureDim
+  const numLabels = manifest.numLabels
+
+  const toPrediction = (candidates: Candidate[]) => {
+    const topK = candidates.map((c) => ({ label_id: c.id, label: labels.name(c.id), score: Math.exp(c.logScore) }))
+    const best = candidates[0]!
+    return { ...topK[0]!, head_ids: best.headIds, top_k: topK }
+  }
+
+  app.post(
+    '/predict',
+    {
+      schema: {
+        summary: 'Predict labels for a batch of feature vectors',
+        description:
+          'JSON `{"instances": [[...featureDim numbers], ...], "top_k": k}`, or `application/octet-stream` with raw ' +
+          'little-endian float32 values (n x featureDim) and `top_k` in the query. Both answer the same JSON.',
+        tags: ['predict'],
+        querystring: TopKQuery,
+        body: {
+          content: {
+            'application/json': { schema: PredictJsonBody },
+            'application/octet-stream': { schema: BinaryBody },
+          },
+        },
+        response: { 200: PredictResponse, '4xx': ErrorBody, '5xx': ErrorBody },
+      },
+    },
+    async (request: FastifyRequest, reply: FastifyReply) => {
+      const query = request.query as { top_k?: unknown }
+      let features: Float32Array
+      let k: number
+      if (Buffer.isBuffer(request.body)) {
+        features = fromBinary(request.body, d)
+        k = parseTopK(query.top_k, config.maxTopK)
+      } else {
+        const body = request.body as PredictJsonBody
+        if (body.instances.length === 0) throw errors.emptyBatch()
+        if (body.instances.length > config.maxInstances) throw errors.tooManyInstances(body.instances.length, config.maxInstances)
+        k = parseTopK(body.top_k ?? query.top_k, config.maxTopK)
+        features = fromJson(body.instances, d)
+      }
+      const n = features.length / d
+      if (n > config.maxInstances) throw errors.tooManyInstances(n, config.maxInstances)
+      if (service.state !== 'ready') throw service.state === 'draining' ? errors.shuttingDown(1) : errors.notReady()
+      const kEff = Math.min(k, numLabels)
+      const items: Instance[] = []
+      for (let i = 0; i < n; i++) items.push({ features: features.subarray(i * d, (i + 1) * d), k: kEff })
+
+      // A client that leaves takes its queued instances with it.
+      const abort = new AbortController()
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) abort.abort()
+      })
+      let results: Candidate[][]
+      try {
+        results = await service.batcher.submit(items, {
+          signal: abort.signal,
+          deadline: systemClock.now() + config.requestTimeoutMs,
+        })
+      } catch (err) {
+        throw toServiceError(err, config)
+      }
+      return { model: manifest.name, version: manifest.version, predictions: results.map(toPrediction) }
+    },
+  )
+}
