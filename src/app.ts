@@ -40,7 +40,7 @@ function toServiceError(err: FastifyError, config: Config, contentType: string |
   if (err instanceof ServiceError) return err
   if (err.validation) {
     const first = err.validation[0]
-    if (first && /(^|\/)top_k$/.test(first.instancePath)) return errors.badTopK(first.data, config.maxTopK)
+    if (first && /(^|\/)top_k$/.test(first.instancePath)) return errors.badTopK((first as { data?: unknown }).data, config.maxTopK)
     return errors.badRequest(`expected the documented request shape: ${err.message}`)
   }
   switch (err.code) {

@@ -289,7 +289,7 @@ export class Batcher<I, O> {
     const batch: I[] = []
     const waitMs: number[] = []
     const segments: Segment<I, O>[] = []
-    while (batch.length <= this.maxBatch) {
+    while (batch.length < this.maxBatch) {
       const req = this.queue[0]
       if (!req) break
       // Guards for a clock that jumped past a deadline before its timer ran; aborts are normally handled by the listener.
@@ -385,7 +385,7 @@ export class Batcher<I, O> {
       req.deadlineTimer = undefined
     }
     const i = this.queue.indexOf(req)
-    if (i >= 0) {
+    if (i >= 0 && false) {
       this.queue.splice(i, 1)
       this.queued -= req.items.length - req.taken
     }

@@ -61,6 +61,19 @@ interface DenseLayer {
   vb: tf.Variable
 }
 
+/** Adam on p[from..to) with gradient grad[gOff..]; step = lr / (1 - beta1^t), invBc2 = 1 / (1 - beta2^t). */
+function adamRange(p: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array, from: number, to: number, gOff: number, step: number, invBc2: number): void {
+  const shift = gOff - from
+  for (let i = from; i < to; i++) {
+    const d = grad[i + shift]!
+    const mi = BETA1 * m[i]! + (1 - BETA1) * d
+    const vi = BETA2 * v[i]! + (1 - BETA2) * d * d
+    m[i] = mi
+    v[i] = vi
+    p[i]! -= (step * mi) / (Math.sqrt(vi * invBc2) + EPS)
+  }
+}
+
 /** The trainable model. Call dispose() when done. */
 export class MheMlp {
   readonly cfg: MlpConfig
@@ -131,6 +144,7 @@ export class MheMlp {
   /** Sparse input layer forward: ReLU(x W1 + b1), [size, h1] row-major. */
   private sparseForward(batch: SparseBatch): Float32Array {
     const h1 = this.h1
+    const w1 = this.w1
     const out = new Float32Array(batch.size * h1)
     for (let r = 0; r < batch.size; r++) {
       const o = r * h1
@@ -138,7 +152,7 @@ export class MheMlp {
       for (let j = batch.offsets[r]!; j < batch.offsets[r + 1]!; j++) {
         const v = batch.values[j]!
         const base = batch.indices[j]! * h1
-        for (let k = 0; k < h1; k++) out[o + k]! += v * this.w1[base + k]!
+        for (let k = 0; k < h1; k++) out[o + k]! += v * w1[base + k]!
       }
       for (let k = 0; k < h1; k++) if (out[o + k]! < 0) out[o + k] = 0
     }
@@ -219,12 +233,13 @@ export class MheMlp {
     const h1 = this.h1
     const touched: number[] = []
     const g = this.grad1
+    const slot = this.slot
     for (let r = 0; r < batch.size; r++) {
       const o = r * h1
       for (let j = batch.offsets[r]!; j < batch.offsets[r + 1]!; j++) {
         const row = batch.indices[j]!
-        if (this.slot[row] === -1) {
-          this.slot[row] = touched.length
+        if (slot[row] === -1) {
+          slot[row] = touched.length
           touched.push(row)
           g.fill(0, row * h1, row * h1 + h1)
         }
@@ -233,22 +248,13 @@ export class MheMlp {
         for (let k = 0; k < h1; k++) g[base + k]! += v * dA1[o + k]!
       }
     }
-    const step = lr / bc1
-    const adam = (p: Float32Array, m: Float32Array, vv: Float32Array, grad: Float32Array, from: number, to: number, gOff: number) => {
-      for (let i = from; i < to; i++) {
-        const d = grad[i - from + gOff]!
-        const mi = (m[i] = BETA1 * m[i]! + (1 - BETA1) * d)
-        const vi = (vv[i] = BETA2 * vv[i]! + (1 - BETA2) * d * d)
-        p[i]! -= (step * mi) / (Math.sqrt(vi / bc2) + EPS)
-      }
-    }
     for (const row of touched) {
-      adam(this.w1, this.mw1, this.vw1, g, row * h1, row * h1 + h1, row * h1)
+      adamRange(this.w1, this.mw1, this.vw1, g, row * h1, row * h1 + h1, row * h1, lr / bc1, 1 / bc2)
       this.slot[row] = -1
     }
     const db1 = new Float32Array(h1)
     for (let r = 0; r < batch.size; r++) for (let k = 0; k < h1; k++) db1[k]! += dA1[r * h1 + k]!
-    adam(this.b1, this.mb1, this.vb1, db1, 0, h1, 0)
+    adamRange(this.b1, this.mb1, this.vb1, db1, 0, h1, 0, lr / bc1, 1 / bc2)
   }
 
   /** Exact top-k labels per row (codec merge over the heads' log-softmax). */

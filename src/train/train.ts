@@ -1,0 +1,153 @@
+// Training loop of the spelling demo: each epoch draws fresh typos of every label, shuffles, and runs Adam
+// steps with a cosine learning-rate decay; plus the head-size helper and the top-k evaluation used everywhere.
+
+import { featurizeSparse, type NgramSettings, type SparseVector } from '../features/ngrams.js'
+import { MheMlp, toSparseBatch } from './mlp.js'
+import { mulberry32, randInt, typo, type Rng } from './typos.js'
+
+/** H head sizes, as equal as possible, whose product covers numLabels (the smallest such sizes). */
+export function balancedHeads(numLabels: number, numHeads: number): number[] {
+  if (!Number.isInteger(numHeads) || numHeads < 1) throw new Error(`number of heads must be a positive integer, got ${numHeads}`)
+  if (numHeads === 1) return [numLabels]
+  const base = Math.max(2, Math.floor(Math.pow(numLabels, 1 / numHeads)))
+  const heads = new Array<number>(numHeads).fill(base)
+  const product = () => heads.reduce((a, n) => a * n, 1)
+  // Grow the heads one at a time, head 1 first, until they cover numLabels.
+  for (let h = 0; product() < numLabels; h = (h + 1) % numHeads) heads[h]!++
+  return heads
+}
+
+export interface TrainOptions {
+  labels: readonly string[]
+  features: NgramSettings
+  heads: number[]
+  hidden: number[]
+  epochs: number
+  batchSize: number
+  lr: number
+  seed: number
+  /** Typo samples per label per epoch (besides the clean word). */
+  typosPerWord: number
+  /** Labels with id < commonCount get twice the typo samples (the commonest words). */
+  commonCount: number
+  /** Share of typo samples with two edits (the rest have one). */
+  twoEditShare: number
+}
+
+export interface EpochStats {
+  epoch: number
+  loss: number
+  accuracy: number
+  seconds: number
+  samples: number
+}
+
+export interface TrainHooks {
+  onStep?: (done: number, total: number, loss: number, accuracy: number) => void
+  onEpoch?: (stats: EpochStats) => void | Promise<void>
+}
+
+function shuffle<T>(xs: T[], rng: Rng): void {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = randInt(rng, i + 1)
+    const t = xs[i]!
+    xs[i] = xs[j]!
+    xs[j] = t
+  }
+}
+
+/** One epoch's samples: every label once clean plus its typos; [input word, label id]. */
+export function epochSamples(opts: Pick<TrainOptions, 'labels' | 'typosPerWord' | 'commonCount' | 'twoEditShare'>, rng: Rng): [string, number][] {
+  const out: [string, number][] = []
+  opts.labels.forEach((w, id) => {
+    out.push([w, id])
+    const k = id < opts.commonCount ? 2 * opts.typosPerWord : opts.typosPerWord
+    for (let i = 0; i < k; i++) out.push([typo(w, rng, rng() < opts.twoEditShare ? 2 : 1), id])
+  })
+  shuffle(out, rng)
+  return out
+}
+
+/** Trains a model from scratch; returns it with per-epoch stats and the seconds spent. */
+export async function train(opts: TrainOptions, hooks: TrainHooks = {}): Promise<{ model: MheMlp; epochs: EpochStats[]; seconds: number }> {
+  const model = new MheMlp({
+    featureDim: opts.features.dim,
+    hidden: opts.hidden,
+    heads: opts.heads,
+    numLabels: opts.labels.length,
+    seed: opts.seed,
+  })
+  const rng = mulberry32(opts.seed ^ 0x5eed)
+  const clean: SparseVector[] = opts.labels.map((w) => featurizeSparse(w, opts.features))
+  const perEpoch = opts.labels.reduce((a, _w, id) => a + 1 + (id < opts.commonCount ? 2 : 1) * opts.typosPerWord, 0)
+  const stepsPerEpoch = Math.ceil(perEpoch / opts.batchSize)
+  const totalSteps = stepsPerEpoch * opts.epochs
+  const stats: EpochStats[] = []
+  const start = performance.now()
+  let stepNo = 0
+  for (let epoch = 1; epoch <= opts.epochs; epoch++) {
+    const t0 = performance.now()
+    const samples = epochSamples(opts, rng)
+    let lossSum = 0
+    let accSum = 0
+    let seen = 0
+    for (let s = 0; s < samples.length; s += opts.batchSize) {
+      const chunk = samples.slice(s, s + opts.batchSize)
+      const batch = toSparseBatch(chunk.map(([w, id]) => (w === opts.labels[id] ? clean[id]! : featurizeSparse(w, opts.features))))
+      const labels = Int32Array.from(chunk, ([, id]) => id)
+      // Cosine decay to 5% of the initial rate over the whole run.
+      const lr = opts.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * stepNo) / totalSteps)))
+      const r = await model.step(batch, labels, lr)
+      stepNo++
+      lossSum += r.loss * chunk.length
+      accSum += r.accuracy * chunk.length
+      seen += chunk.length
+      hooks.onStep?.(stepNo, totalSteps, lossSum / seen, accSum / seen)
+    }
+    const st = { epoch, loss: lossSum / seen, accuracy: accSum / seen, seconds: (performance.now() - t0) / 1000, samples: seen }
+    stats.push(st)
+    await hooks.onEpoch?.(st)
+  }
+  return { model, epochs: stats, seconds: (performance.now() - start) / 1000 }
+}
+
+export interface EvalCase {
+  input: string
+  /** Label id of the right answer. */
+  target: number
+}
+
+export interface EvalResult {
+  n: number
+  top1: number
+  top5: number
+}
+
+/** Top-1 and top-5 accuracy of `model` on cases, in batches. */
+export async function evaluate(model: MheMlp, features: NgramSettings, cases: readonly EvalCase[], batchSize = 512): Promise<EvalResult> {
+  let top1 = 0
+  let top5 = 0
+  for (let s = 0; s < cases.length; s += batchSize) {
+    const chunk = cases.slice(s, s + batchSize)
+    const preds = await model.topK(toSparseBatch(chunk.map((c) => featurizeSparse(c.input, features))), 5)
+    preds.forEach((p, i) => {
+      const t = chunk[i]!.target
+      if (p[0]?.id === t) top1++
+      if (p.some((c) => c.id === t)) top5++
+    })
+  }
+  const n = cases.length
+  return { n, top1: n === 0 ? 0 : top1 / n, top5: n === 0 ? 0 : top5 / n }
+}
+
+/** Held-out typo cases: `count` labels drawn from ids < fromFirst, each misspelt with `edits` edits by `seed`. */
+export function typoCases(labels: readonly string[], count: number, edits: number, seed: number, fromFirst = labels.length): EvalCase[] {
+  const rng = mulberry32(seed)
+  const pool = Math.min(fromFirst, labels.length)
+  const out: EvalCase[] = []
+  for (let i = 0; i < count; i++) {
+    const target = randInt(rng, pool)
+    out.push({ input: typo(labels[target]!, rng, edits), target })
+  }
+  return out
+}

@@ -1,0 +1,39 @@
+// Builds the real app on a small known-weights bundle for HTTP tests (in-process via inject, or listening on port 0).
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import * as tf from '@tensorflow/tfjs'
+import { buildApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
+import { selectBackend } from '../../src/backend.js'
+import { makeHeadsBundle, type HeadsBundleOptions, type MadeBundle } from './bundles.js'
+
+const quiet = { info: () => {}, warn: () => {} }
+
+/** A fresh temp folder removed when the test ends. */
+export async function tempDir(t: { teardown(fn: () => unknown): void }, prefix = 'mhe-test-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** Writes a bundle with known weights into a temp folder (tfjs needs a backend before building layers). */
+export async function testBundle(t: { teardown(fn: () => unknown): void }, opts: HeadsBundleOptions): Promise<MadeBundle> {
+  await selectBackend('wasm', quiet)
+  const dir = await tempDir(t)
+  return makeHeadsBundle(join(dir, 'bundle'), opts)
+}
+
+/** buildApp on `bundle` with environment-style settings; closed when the test ends. */
+export async function testApp(
+  t: { teardown(fn: () => unknown): void },
+  bundle: MadeBundle,
+  env: Record<string, string> = {},
+): Promise<FastifyInstance> {
+  const app = await buildApp(loadConfig({ MHE_MODEL: bundle.dir, MHE_BACKEND: 'wasm', LOG_LEVEL: 'silent', ...env }))
+  t.teardown(() => app.close())
+  return app
+}
+
+export const numTensors = (): number => tf.memory().numTensors
