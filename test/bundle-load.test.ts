@@ -1,5 +1,5 @@
 // loadBundle: good bundles of each layout load; each broken bundle fails with a message naming file and mismatch.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { appendFile, cp, mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
@@ -39,7 +39,7 @@ const setManifest = (patch: Record<string, unknown>) => (dir: string) => editJso
 const weightsManifest = (o: Record<string, unknown>) => (o.weightsManifest as { paths: string[] }[])[0]!
 
 /** Loads `dir`, expects a BundleError whose message starts with `file` and matches `pattern`. */
-async function fails(t: Tap.Test, dir: string, file: string, pattern: RegExp): Promise<void> {
+async function fails(t: Test, dir: string, file: string, pattern: RegExp): Promise<void> {
   const before = tf.memory().numTensors
   const err = await loadBundle(dir).then(
     () => undefined,

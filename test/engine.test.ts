@@ -1,6 +1,6 @@
 // Engine: agreement with a plain-loop brute force on bundles with known weights, ids past C, OHE, probabilities,
 // input checks, and no tensor leaks.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { join } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import type { Candidate } from '../src/codec.js'
@@ -37,7 +37,7 @@ const build = (o: HeadsBundleOptions) => makeHeadsBundle(join(root, `b${++count}
  * Checks `got` against the brute-force reference. Scores are float32 on the backend and float64 here, so where
  * two reference scores are within 1e-4 either order is accepted; the ids must still score what the rank demands.
  */
-function agrees(t: Tap.Test, got: Candidate[], x: Float32Array, made: MadeBundle, k: number, what: string): void {
+function agrees(t: Test, got: Candidate[], x: Float32Array, made: MadeBundle, k: number, what: string): void {
   const { heads, numLabels } = made.manifest
   const ref = referenceTopK(x, made.weights, heads, numLabels, k)
   t.equal(got.length, ref.length, `${what}: ${ref.length} results`)
@@ -56,7 +56,7 @@ function agrees(t: Tap.Test, got: Candidate[], x: Float32Array, made: MadeBundle
   if (exact !== got.length) t.comment(`${what}: ${got.length - exact} near-tie(s) ordered differently`)
 }
 
-async function checkRandom(t: Tap.Test, e: Engine, made: MadeBundle, seed: number, what: string): Promise<void> {
+async function checkRandom(t: Test, e: Engine, made: MadeBundle, seed: number, what: string): Promise<void> {
   const d = made.manifest.featureDim
   const ks = [1, 3, 10]
   const n = 24

@@ -18,7 +18,7 @@ t.test('F32, F16 and BF16 decode exactly to float32', async (t) => {
     [0x0000, 0], [0x8000, -0], [0x3c00, 1], [0xc000, -2], [0x3555, 0.333251953125], [0x7bff, 65504],
     [0x0001, 2 ** -24], [0x03ff, 1023 * 2 ** -24], [0x0400, 2 ** -14], [0x7c00, Infinity], [0xfc00, -Infinity],
   ]
-  const bf = [1, -2.5, 3.140625, 1e-30, -65536]
+  const bf = [1, -2.5, 3.140625, 2 ** -100, -65536]
   const buf = buildSafetensors([
     f32('a', [2, 2], [1.5, -0.25, 3.4028234663852886e38, 1e-45]),
     { name: 'h', dtype: 'F16', shape: [halfCases.length], bytes: u16Bytes(halfCases.map(([b]) => b)) },
@@ -112,7 +112,6 @@ t.test('headers that lie about offsets', async (t) => {
   rejects(t, lie((h) => { h.b!.data_offsets = [16, 24] }), /tensors "w" \[0, 24\) and "b" \[16, 24\) overlap/, 'overlap')
   rejects(t, lie((h) => { h.b!.data_offsets = [0, 8] }), /overlap in the data section/, 'same start')
   rejects(t, lie((h) => { h.w!.data_offsets = [8, 0] }), /tensor "w": data_offsets \[8, 0\] end before they begin/, 'reversed')
-  rejects(t, lie((h) => { h.w!.data_offsets = [8, 32]; h.b!.data_offsets = [0, 8] }), /tensors "b" \[0, 8\) and "w" \[8, 32\) overlap|hole|trailing|overlap/, 'w moved over b')
   rejects(t, lie((h) => { h.w!.data_offsets = [4, 28]; h.b!.data_offsets = [28, 36] }), /needs bytes \[28, 36\) of the data section, which has only 32 bytes/, 'shifted past the end')
   rejects(t, lie((h) => { delete h.b }), /data section has 32 bytes but the tensors end at byte 24 \(trailing bytes\)/, 'a tensor left out')
   rejects(t, lie((h) => { h.b!.data_offsets = [24, 32]; h.w!.shape = [1, 4]; h.w!.data_offsets = [8, 24] }), /bytes \[0, 8\) of the data section belong to no tensor \(hole before "w"\)/, 'hole')

@@ -134,8 +134,15 @@ export function parseHeader(json: Uint8Array, dataBytes: number, file: string): 
   return { headerBytes: json.byteLength, dataBytes, metadata, tensors }
 }
 
+export function checkDecodable(info: TensorInfo, file: string): void {
+  if (!(DECODABLE_DTYPES as readonly string[]).includes(info.dtype)) {
+    throw new SafetensorsError(file, `tensor "${info.name}" has dtype ${info.dtype}; supported: ${DECODABLE_DTYPES.join(', ')} (convert with model.float() before saving)`)
+  }
+}
+
 /** Decodes one tensor's raw little-endian bytes to float32. */
 export function decodeTensor(info: TensorInfo, bytes: Uint8Array, file: string): Float32Array {
+  checkDecodable(info, file)
   if (bytes.byteLength !== info.end - info.begin) throw new Error(`decodeTensor: got ${bytes.byteLength} bytes for "${info.name}", expected ${info.end - info.begin}`)
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const n = info.shape.reduce((a, d) => a * d, 1)
@@ -156,8 +163,6 @@ export function decodeTensor(info: TensorInfo, bytes: Uint8Array, file: string):
       }
       break
     }
-    default:
-      throw new SafetensorsError(file, `tensor "${info.name}" has dtype ${info.dtype}; supported: ${DECODABLE_DTYPES.join(', ')} (convert with model.float() before saving)`)
   }
   return out
 }
@@ -189,7 +194,7 @@ function makeSource(file: string, header: SafetensorsHeader, bytesOf: (t: Tensor
     async read(name) {
       const info = byName.get(name)
       if (info === undefined) throw new SafetensorsError(file, `no tensor named "${name}"`)
-      if (!(DECODABLE_DTYPES as readonly string[]).includes(info.dtype)) return decodeTensor(info, new Uint8Array(0), file)
+      checkDecodable(info, file) // before reading bytes that could not be used
       return decodeTensor(info, await bytesOf(info), file)
     },
   }
