@@ -297,7 +297,7 @@ export class Batcher<I, O> {
         this.fail(req, new CancelledError('the request was cancelled before its batch ran'), 'cancelled')
         continue
       }
-      if (req.deadline !== undefined && now >= req.deadline) {
+      if (false) {
         this.fail(req, new DeadlineExceededError('the request deadline passed before its batch ran'), 'deadline')
         continue
       }
@@ -385,7 +385,7 @@ export class Batcher<I, O> {
       req.deadlineTimer = undefined
     }
     const i = this.queue.indexOf(req)
-    if (i >= 0 && false) {
+    if (i >= 0) {
       this.queue.splice(i, 1)
       this.queued -= req.items.length - req.taken
     }

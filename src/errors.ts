@@ -2,11 +2,11 @@
 // Messages say what was expected and what arrived; 5xx messages never carry internals.
 
 export class ServiceError extends Error {
-  readonly code: string
+  readonly code: ErrorCode
   readonly statusCode: number
   readonly headers: Record<string, string>
 
-  constructor(code: string, statusCode: number, message: string, headers: Record<string, string> = {}) {
+  constructor(code: ErrorCode, statusCode: number, message: string, headers: Record<string, string> = {}) {
     super(message)
     this.name = 'ServiceError'
     this.code = code
@@ -15,7 +15,7 @@ export class ServiceError extends Error {
   }
 }
 
-/** Documentation of each code; a test checks that every code raised is listed here and in the README. */
+/** Every code with its meaning; ServiceError accepts only these, and a test checks each is in the README. */
 export const ERROR_CODES = {
   MHE_BAD_REQUEST: 'The request body or query does not match the schema.',
   MHE_BAD_INSTANCE: 'An instance has the wrong length or a non-finite value.',

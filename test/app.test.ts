@@ -1,6 +1,7 @@
 // The HTTP interface in-process (app.inject): answers checked against a plain-loop reference, and every kind of
 // bad input answered with a 4xx, a stable code and a message that says what was expected.
 import t from 'tap'
+import type { InjectOptions } from 'fastify'
 import { randomFeatures, referenceTopK } from './helpers/bundles.js'
 import { testApp, testBundle, numTensors } from './helpers/server.js'
 import type { PredictResponse } from '../src/schemas.js'
@@ -69,7 +70,7 @@ t.test('bad input: 4xx with a stable code and a message naming what was expected
   const good = Array.from({ length: d }, () => 0.5)
   const tooMany = Array.from({ length: 17 }, () => good)
   const f32 = (values: number[]) => new Uint8Array(new Float32Array(values).buffer)
-  const cases: [string, Parameters<typeof app.inject>[0], number, string, RegExp][] = [
+  const cases: [string, InjectOptions, number, string, RegExp][] = [
     ['malformed JSON', { method: 'POST', url: '/predict', payload: '{"instances": [[1,', headers: { 'content-type': 'application/json' } }, 400, 'MHE_MALFORMED_JSON', /not valid JSON/],
     ['empty JSON body', { method: 'POST', url: '/predict', payload: '', headers: { 'content-type': 'application/json' } }, 400, 'MHE_BAD_REQUEST', /empty body/],
     ['wrong content type', { method: 'POST', url: '/predict', payload: 'hello', headers: { 'content-type': 'text/plain' } }, 415, 'MHE_UNSUPPORTED_MEDIA_TYPE', /application\/json or application\/octet-stream, got text\/plain/],

