@@ -3,10 +3,11 @@
 
 import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import { Ajv } from 'ajv'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import underPressure from '@fastify/under-pressure'
 import type { Config } from './config.js'
 import { errors, ServiceError } from './errors.js'
 import { Service } from './service.js'
@@ -14,10 +15,13 @@ import { bearerAuth } from './auth.js'
 import predictRoutes from './routes/predict.js'
 import healthRoutes from './routes/health.js'
 import modelRoutes from './routes/model.js'
+import metricsRoutes from './routes/metrics.js'
+import { Metrics } from './metrics.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     mhe: Service
+    metrics: Metrics
   }
 }
 
@@ -33,6 +37,15 @@ export const OPENAPI_INFO = {
   description:
     'Serves Multi-Head Encoding (MHE) extreme-label classifiers: feature vectors in, label ids, names and scores out.',
   version: '0.1.0',
+}
+
+/** Sent with every answer; Swagger UI needs inline scripts, so no CSP here (it would go on /docs alone). */
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-resource-policy': 'same-origin',
+  'cache-control': 'no-store',
 }
 
 /** Maps any error that reaches Fastify's error handler to our error shape with a stable code. */
@@ -76,26 +89,38 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     return (httpPart === 'body' ? strict : coercing).compile(schema)
   })
 
-  app.setErrorHandler((err: FastifyError, request, reply) => {
-    const e = toServiceError(err, config, request.headers['content-type'])
-    if (e.statusCode >= 500 && e.code === 'MHE_INTERNAL') request.log.error({ err }, 'request failed')
-    void reply
+  const metrics = new Metrics()
+  const sendError = (reply: FastifyReply, e: ServiceError): FastifyReply => {
+    metrics.reject(e.code)
+    return reply
       .code(e.statusCode)
       .headers(e.headers)
       .send({ statusCode: e.statusCode, code: e.code, error: STATUS_CODES[e.statusCode] ?? 'Error', message: e.message })
+  }
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const e = toServiceError(err, config, request.headers['content-type'])
+    if (e.code === 'MHE_INTERNAL') request.log.error({ err }, 'request failed')
+    void sendError(reply, e)
   })
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({
-      statusCode: 404,
-      code: 'MHE_NOT_FOUND',
-      error: 'Not Found',
-      message: `no route ${request.method} ${request.url.split('?')[0]}`,
-    })
+    void sendError(reply, new ServiceError('MHE_NOT_FOUND', 404, `no route ${request.method} ${request.url.split('?')[0]}`))
   })
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
-    reply.header('x-content-type-options', 'nosniff')
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value)
   })
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.observeRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000)
+  })
+  // Event-loop lag guard: past the limit, answer 503 + Retry-After at once instead of queueing more work.
+  if (config.maxEventLoopDelayMs > 0) {
+    await app.register(underPressure, {
+      maxEventLoopDelay: config.maxEventLoopDelayMs,
+      pressureHandler: (_request, reply, type, value) => {
+        void sendError(reply, errors.overloaded(`${type} ${Math.round(Number(value))}`))
+      },
+    })
+  }
   app.removeContentTypeParser('text/plain')
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
 
@@ -113,8 +138,10 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
-  const service = opts.service ?? (await Service.create(config, app.log))
+  const service = opts.service ?? (await Service.create(config, app.log, metrics.hooks))
+  metrics.bindService(service)
   app.decorate('mhe', service)
+  app.decorate('metrics', metrics)
   const auth = bearerAuth(config.apiKeys)
   await app.register(async (scope) => {
     if (auth) scope.addHook('onRequest', auth)
@@ -122,6 +149,10 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   })
   await app.register(healthRoutes, { service })
   await app.register(modelRoutes, { config, service })
+  await app.register(async (scope) => {
+    if (auth && config.metricsAuth) scope.addHook('onRequest', auth)
+    await scope.register(metricsRoutes, { metrics })
+  })
   // A service handed in belongs to the caller; one made here is drained and freed with the app.
   if (!opts.service) app.addHook('onClose', async () => service.close())
   await app.ready()

@@ -297,7 +297,7 @@ export class Batcher<I, O> {
         this.fail(req, new CancelledError('the request was cancelled before its batch ran'), 'cancelled')
         continue
       }
-      if (false) {
+      if (req.deadline !== undefined && now >= req.deadline) {
         this.fail(req, new DeadlineExceededError('the request deadline passed before its batch ran'), 'deadline')
         continue
       }

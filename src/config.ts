@@ -22,6 +22,9 @@ export interface Config {
   bodyLimit: number
   apiKeys: string[]
   shutdownGraceMs: number
+  workers: number
+  metricsAuth: boolean
+  maxEventLoopDelayMs: number
   logLevel: LogLevel
 }
 
@@ -35,7 +38,7 @@ export class ConfigError extends Error {
 interface Option {
   env: string
   flag: string
-  kind: 'int' | 'string' | 'list'
+  kind: 'int' | 'string' | 'list' | 'bool'
   min?: number
   default: string
   help: string
@@ -56,6 +59,9 @@ export const OPTIONS = {
   bodyLimit: { env: 'MHE_BODY_LIMIT', flag: 'body-limit', kind: 'int', min: 1024, default: String(16 * 1024 * 1024), help: 'largest request body in bytes; past it, 413' },
   apiKeys: { env: 'MHE_API_KEYS', flag: 'api-keys', kind: 'list', default: '', help: 'comma-separated bearer tokens required on /predict (empty = open)' },
   shutdownGraceMs: { env: 'MHE_SHUTDOWN_GRACE_MS', flag: 'shutdown-grace-ms', kind: 'int', min: 0, default: '10000', help: 'how long SIGTERM waits for queued work before exiting' },
+  workers: { env: 'MHE_WORKERS', flag: 'workers', kind: 'int', min: 0, default: '1', help: 'server processes sharing the port, each with its own model (0 = one per core)' },
+  metricsAuth: { env: 'MHE_METRICS_AUTH', flag: 'metrics-auth', kind: 'bool', default: 'false', help: 'require the MHE_API_KEYS bearer token on /metrics too' },
+  maxEventLoopDelayMs: { env: 'MHE_MAX_EVENT_LOOP_DELAY_MS', flag: 'max-event-loop-delay-ms', kind: 'int', min: 0, default: '1000', help: 'event-loop lag past which requests get 503 + Retry-After (0 = off)' },
   logLevel: { env: 'LOG_LEVEL', flag: 'log-level', kind: 'string', default: 'info', help: 'pino level: fatal, error, warn, info, debug, trace, silent' },
 } satisfies Record<keyof Config, Option>
 
@@ -84,6 +90,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = {}, argv: string[] = []): Co
         throw new ConfigError(`${where} must be an integer >= ${o.min ?? 0}, got ${JSON.stringify(raw)}`)
       }
       out[key] = value
+    } else if (o.kind === 'bool') {
+      if (!['true', 'false', '1', '0'].includes(raw.trim())) throw new ConfigError(`${where} must be true or false, got ${JSON.stringify(raw)}`)
+      out[key] = raw.trim() === 'true' || raw.trim() === '1'
     } else if (o.kind === 'list') {
       out[key] = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0)
     } else {

@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   MHE_MALFORMED_JSON: 'The body is not valid JSON.',
   MHE_UNAUTHORIZED: 'A bearer token is required and was missing or wrong.',
   MHE_QUEUE_FULL: 'The batch queue is full; retry after the Retry-After delay.',
+  MHE_OVERLOADED: 'The event loop lags past MHE_MAX_EVENT_LOOP_DELAY_MS; retry after the Retry-After delay.',
   MHE_SHUTTING_DOWN: 'The server is draining before it stops; retry on another replica.',
   MHE_TIMEOUT: 'The request did not finish within MHE_REQUEST_TIMEOUT_MS.',
   MHE_CLIENT_CLOSED: 'The client closed the connection before the answer; its instances were dropped.',
@@ -38,6 +39,17 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES
 
+/** A client's value for a message: JSON cut to 80 characters; one too deeply nested to print is named by its type. */
+function shown(v: unknown): string {
+  let s: string
+  try {
+    s = JSON.stringify(v) ?? String(v)
+  } catch {
+    s = Array.isArray(v) ? '(a deeply nested array)' : `(a deeply nested ${typeof v})`
+  }
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s
+}
+
 export const errors = {
   badRequest: (message: string) => new ServiceError('MHE_BAD_REQUEST', 400, message),
   badInstance: (message: string) => new ServiceError('MHE_BAD_INSTANCE', 400, message),
@@ -45,7 +57,7 @@ export const errors = {
   tooManyInstances: (got: number, max: number) =>
     new ServiceError('MHE_TOO_MANY_INSTANCES', 400, `expected at most ${max} instances per request, got ${got}`),
   badTopK: (got: unknown, max: number) =>
-    new ServiceError('MHE_BAD_TOP_K', 400, `top_k must be an integer from 1 to ${max}, got ${JSON.stringify(got) ?? String(got)}`),
+    new ServiceError('MHE_BAD_TOP_K', 400, `top_k must be an integer from 1 to ${max}, got ${shown(got)}`),
   badBinaryBody: (bytes: number, featureDim: number) =>
     new ServiceError(
       'MHE_BAD_BINARY_BODY',
@@ -70,6 +82,8 @@ export const errors = {
     new ServiceError('MHE_QUEUE_FULL', 503, 'the batch queue is full, retry later', {
       'Retry-After': String(retryAfterSeconds),
     }),
+  overloaded: (what: string) =>
+    new ServiceError('MHE_OVERLOADED', 503, `the server is overloaded (${what}), retry later`, { 'Retry-After': '1' }),
   shuttingDown: (retryAfterSeconds: number) =>
     new ServiceError('MHE_SHUTTING_DOWN', 503, 'the server is shutting down, retry on another replica', {
       'Retry-After': String(retryAfterSeconds),

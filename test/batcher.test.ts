@@ -348,6 +348,19 @@ t.test('a deadline passed while queued rejects at the deadline and never runs', 
   t.same(reasons, ['deadline', 'deadline'])
 })
 
+t.test('a deadline due at the same instant as the batch timer is not run', async (t) => {
+  const { clock, engine, batcher } = setup({ maxBatch: 10, maxDelayMs: 10, maxQueue: 100 })
+  const a = track(batcher.submit([1])) // arms the batch timer for t=10 first
+  const b = track(batcher.submit([2], { deadline: 10 })) // its deadline timer, also t=10, fires second
+  clock.advance(10)
+  t.same(engine.calls, [[1]], 'the batch that starts at the deadline leaves b out')
+  engine.finish()
+  await flush()
+  t.same(a.value, ['out:1'])
+  t.type(b.error, DeadlineExceededError)
+  t.equal(b.settles, 1)
+})
+
 t.test('a deadline that passes while the request runs still rejects on time', async (t) => {
   const { clock, engine, batcher } = setup({ maxBatch: 2, maxDelayMs: 0, maxQueue: 100 })
   const a = track(batcher.submit([1], { deadline: 50 }))

@@ -74,7 +74,7 @@ export function ngrams(word: string, s: NgramSettings): { gram: string; weight: 
   return out
 }
 
-/** Sparse features of one word; an empty word gives an empty vector. */
+/** Sparse features of one word (an empty word still has the bigram "<>"). */
 export function featurizeSparse(word: string, s: NgramSettings): SparseVector {
   const acc = new Map<number, number>()
   for (const { gram, weight } of ngrams(word, s)) {

@@ -1,9 +1,10 @@
 // `npm run import -- --safetensors FILE --heads n1,n2,… --num-labels C --labels FILE --out DIR`:
 // writes a servable bundle from a PyTorch MHP classifier saved as safetensors. Exit 0 ok, 1 import error, 2 usage.
 
+import { realpathSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { pathToFileURL } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import * as tf from '@tensorflow/tfjs'
 import { BundleError } from '../errors.js'
 import { ImportError, importSafetensors, type ImportOptions } from './import.js'
@@ -100,7 +101,18 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+/** True when this file is the program being run (argv[1] may be a symlinked path to it). */
+function isMain(): boolean {
+  const script = process.argv[1]
+  if (script === undefined) return false
+  try {
+    return pathToFileURL(realpathSync(script)).href === pathToFileURL(realpathSync(fileURLToPath(import.meta.url))).href
+  } catch {
+    return false
+  }
+}
+
+if (isMain()) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code

@@ -168,6 +168,7 @@ export async function importSafetensors(opts: ImportOptions): Promise<ImportResu
     if (bad >= 0) throw new ImportError(`${st.file}: tensor "${info.name}" holds a non-finite value (${values[bad]}) at flat index ${bad}`)
   }
 
+  await tf.ready() // whichever backend the caller registered must be initialised before tensors exist
   const model = buildModel(w, b, total, dim)
   const dtype = weight.dtype === bias.dtype ? weight.dtype : `${weight.dtype}/${bias.dtype}`
   const source = basename(opts.safetensors)

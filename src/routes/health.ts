@@ -7,7 +7,11 @@ import type { Service } from '../service.js'
 export default async function healthRoutes(app: FastifyInstance, opts: { service: Service }): Promise<void> {
   app.get(
     '/health/live',
-    { schema: { summary: 'Liveness probe', tags: ['health'], response: { 200: Health } } },
+    {
+      schema: { summary: 'Liveness probe', tags: ['health'], response: { 200: Health } },
+      // A lagging process is still alive: the event-loop guard must not make the orchestrator kill it.
+      config: { pressureHandler: () => undefined },
+    },
     async () => ({ status: 'ok' }),
   )
   app.get(

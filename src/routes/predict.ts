@@ -91,6 +91,8 @@ export default async function predictRoutes(app: FastifyInstance, opts: { config
       const query = request.query as { top_k?: unknown }
       let features: Float32Array
       let k: number
+      // No Content-Type and no body: Fastify parses nothing and hands over undefined.
+      if (request.body === undefined || request.body === null) throw errors.unsupportedMediaType(request.headers['content-type'])
       if (Buffer.isBuffer(request.body)) {
         features = fromBinary(request.body, d)
         k = parseTopK(query.top_k, config.maxTopK)
@@ -121,6 +123,11 @@ export default async function predictRoutes(app: FastifyInstance, opts: { config
         })
       } catch (err) {
         throw toServiceError(err, config)
+      }
+      // Finite features can still overflow float32 inside the model (e.g. 3e38): NaN scores are the input's fault.
+      const bad = results.findIndex((cands) => cands.some((c) => Number.isNaN(c.logScore)))
+      if (bad >= 0) {
+        throw errors.badInstance(`instance ${bad} overflows the model's float32 outputs (NaN scores), expected feature values of a smaller magnitude`)
       }
       return { model: manifest.name, version: manifest.version, predictions: results.map(toPrediction) }
     },

@@ -1,0 +1,102 @@
+# syntax=docker/dockerfile:1
+# Images of the MHE prediction service.
+#   docker build -t mhe-serve .                        CPU image (the default: the last stage, "runtime")
+#   docker build --target gpu -t mhe-serve:gpu .       NVIDIA GPU image (tfjs-node-gpu, libtensorflow 2.9.1)
+# Both listen on 0.0.0.0:8080, run as uid 1000, serve MHE_MODEL=/models/demo (baked in; mount your own
+# bundles over /models) and report health from /health/ready. See deploy/README-deploy.md.
+
+ARG NODE_IMAGE=node:20-bookworm
+ARG NODE_SLIM_IMAGE=node:20-bookworm-slim
+# libtensorflow 2.9.1 (what @tensorflow/tfjs-node-gpu 4.22 downloads) is built against CUDA 11.2 and cuDNN 8.1.
+# Any CUDA 11.x runtime >= 11.2 with cuDNN 8.x >= 8.1 also loads it (same library sonames), e.g.
+# --build-arg CUDA_IMAGE=nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04. CUDA 12 images do not.
+ARG CUDA_IMAGE=nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04
+
+# ---- build: compile TypeScript to dist/ ----
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Optional deps are the tfjs-node packages (they download libtensorflow); the compiler needs neither them
+# nor any install script.
+RUN npm ci --omit=optional --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# ---- node20: the Node 20 runtime (slim), also copied into the CUDA images below ----
+FROM ${NODE_SLIM_IMAGE} AS node20
+
+# ---- prod-deps: production dependencies only (CPU: the wasm backend, no tfjs-node) ----
+FROM node20 AS prod-deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Source maps are ~200 MB of the tfjs packages and are never read at run time.
+RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund \
+ && find node_modules -name '*.map' -delete \
+ && npm cache clean --force
+
+# ---- gpu-deps: production dependencies plus @tensorflow/tfjs-node-gpu ----
+FROM ${CUDA_IMAGE} AS gpu-deps
+COPY --from=node20 /usr/local/bin/node /usr/local/bin/node
+COPY --from=node20 /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
+RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
+# Only used if no prebuilt tfjs binding matches and node-pre-gyp falls back to compiling it.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Keep tfjs-node-gpu, drop the CPU tfjs-node (a second libtensorflow). Its install script downloads
+# libtensorflow-gpu 2.9.1; an optional dep that fails installs nothing and npm carries on, so check the
+# binding and the library are there rather than ship an image that silently falls back to wasm.
+RUN npm pkg delete 'optionalDependencies.@tensorflow/tfjs-node' \
+ && npm ci --omit=dev --no-audit --no-fund \
+ && ls node_modules/@tensorflow/tfjs-node-gpu/lib/napi-v*/tfjs_binding.node \
+       node_modules/@tensorflow/tfjs-node-gpu/deps/lib/libtensorflow.so.* \
+ && find node_modules -name '*.map' -delete \
+ && npm cache clean --force
+
+# ---- gpu: CUDA 11 + cuDNN 8 runtime, Node 20, MHE_BACKEND=auto picks tensorflow on the GPU ----
+FROM ${CUDA_IMAGE} AS gpu
+COPY --from=node20 /usr/local/bin/node /usr/local/bin/node
+RUN groupadd --gid 1000 node \
+ && useradd --uid 1000 --gid node --no-create-home --shell /usr/sbin/nologin node
+# TF_FORCE_GPU_ALLOW_GROWTH: take GPU memory as needed, so several replicas can share one GPU.
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=8080 \
+    MHE_MODEL=/models/demo \
+    MHE_BACKEND=auto \
+    TF_FORCE_GPU_ALLOW_GROWTH=true
+WORKDIR /app
+COPY --from=gpu-deps /app/node_modules ./node_modules
+COPY --from=gpu-deps /app/package.json ./package.json
+COPY --from=build /app/dist ./dist
+COPY deploy/healthcheck.mjs ./deploy/healthcheck.mjs
+COPY models/demo /models/demo
+VOLUME ["/models"]
+USER 1000:1000
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 CMD ["node", "/app/deploy/healthcheck.mjs"]
+CMD ["node", "dist/src/main.js"]
+
+# ---- runtime (default): slim Node 20, CPU ----
+FROM node20 AS runtime
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=8080 \
+    MHE_MODEL=/models/demo \
+    MHE_BACKEND=auto
+WORKDIR /app
+COPY --from=prod-deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY --from=build /app/dist ./dist
+COPY deploy/healthcheck.mjs ./deploy/healthcheck.mjs
+COPY models/demo /models/demo
+VOLUME ["/models"]
+# The app's files stay root-owned: the service cannot modify itself.
+USER 1000:1000
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 CMD ["node", "/app/deploy/healthcheck.mjs"]
+# node is PID 1 and handles SIGTERM itself: it stops being ready, answers what is queued, then exits.
+CMD ["node", "dist/src/main.js"]

@@ -1,0 +1,66 @@
+// Drives a server with autocannon (programmatic API) and boils its result down to the numbers we report.
+
+import autocannon from 'autocannon'
+
+export interface LoadSpec {
+  url: string
+  connections: number
+  durationS: number
+  body: Buffer | string
+  contentType: string
+  /** Instances in one request, to report instances/s. */
+  instances?: number
+}
+
+export interface LoadResult {
+  connections: number
+  durationS: number
+  reqPerSec: number
+  instancesPerSec: number
+  p50Ms: number
+  p90Ms: number
+  p99Ms: number
+  maxMs: number
+  requests: number
+  errors: number
+  timeouts: number
+  non2xx: number
+  mbPerSec: number
+}
+
+function run(opts: autocannon.Options): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    autocannon(opts, (err, res) => (err ? reject(err) : resolve(res)))
+  })
+}
+
+/** One autocannon run; a short warm-up (discarded) first so JIT and connections settle. */
+export async function load(spec: LoadSpec, warmUpS = 1): Promise<LoadResult> {
+  const base: autocannon.Options = {
+    url: spec.url,
+    method: 'POST',
+    connections: spec.connections,
+    pipelining: 1,
+    timeout: 30,
+    headers: { 'content-type': spec.contentType },
+    body: spec.body,
+  }
+  if (warmUpS > 0) await run({ ...base, duration: warmUpS })
+  const r = await run({ ...base, duration: spec.durationS })
+  const reqPerSec = r.requests.total / r.duration
+  return {
+    connections: spec.connections,
+    durationS: r.duration,
+    reqPerSec,
+    instancesPerSec: reqPerSec * (spec.instances ?? 1),
+    p50Ms: r.latency.p50,
+    p90Ms: r.latency.p90,
+    p99Ms: r.latency.p99,
+    maxMs: r.latency.max,
+    requests: r.requests.total,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    non2xx: r.non2xx,
+    mbPerSec: r.throughput.average / 1e6,
+  }
+}

@@ -1,0 +1,102 @@
+// Starts real server processes for the benchmarks (compiled dist/src/main.js, or a bench script through tsx) and
+// reports when they are ready and how much memory they hold.
+
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { readFileSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { freePort } from './ports.js'
+
+export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '')
+
+export interface Running {
+  child: ChildProcess
+  url: string
+  /** ms from spawn to /health/ready answering 200. */
+  readyMs: number
+  output: () => string
+  /** Resident set size of the process and its children (cluster workers), in MB. */
+  rssMb: () => number
+  stop: () => Promise<number | null>
+}
+
+/** VmRSS of one pid in kB, 0 if gone. */
+function rssKb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? Number(m[1]) : 0
+  } catch {
+    return 0
+  }
+}
+
+function children(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+  } catch {
+    return []
+  }
+}
+
+export function treeRssMb(pid: number): number {
+  let kb = rssKb(pid)
+  for (const c of children(pid)) kb += rssKb(c)
+  return kb / 1024
+}
+
+export interface StartOptions {
+  /** Script and node args; default: the compiled service. */
+  argv?: string[]
+  env?: Record<string, string>
+  /** Extra node flags (e.g. --cpu-prof). */
+  nodeFlags?: string[]
+}
+
+/** Spawns a server on a free port; resolves when it listens (and is ready). Throws with its output if it dies. */
+export async function startServer(opts: StartOptions = {}): Promise<Running> {
+  const dist = join(ROOT, 'dist/src/main.js')
+  if (!opts.argv && !existsSync(dist)) throw new Error(`${dist} missing: run npm run build first`)
+  const argv = opts.argv ?? [dist]
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const t0 = performance.now()
+  const child = spawn(process.execPath, [...(opts.nodeFlags ?? []), ...argv], {
+    cwd: ROOT,
+    env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...opts.env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  child.stdout!.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-200_000)))
+  child.stderr!.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-200_000)))
+  const exit = once(child, 'exit')
+  let exited = false
+  void exit.then(() => (exited = true))
+  // Ready = /health/ready answers 200: model loaded and warmed up (the ceiling server answers it at once).
+  const deadline = t0 + 180_000
+  for (;;) {
+    if (exited) throw new Error(`server exited before ready:\n${out.slice(-4000)}`)
+    if (performance.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`server not ready within 180 s:\n${out.slice(-4000)}`)
+    }
+    const ok = await fetch(`${url}/health/ready`).then((r) => r.ok, () => false)
+    if (ok) break
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  const readyMs = performance.now() - t0
+  const pid = child.pid!
+  return {
+    child,
+    url,
+    readyMs,
+    output: () => out,
+    rssMb: () => treeRssMb(pid),
+    stop: async () => {
+      if (!exited) child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+      const [code] = (await exit) as [number | null]
+      clearTimeout(timer)
+      return code
+    },
+  }
+}
