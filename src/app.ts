@@ -76,6 +76,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   const app = Fastify({
     logger: opts.logger ?? { level: config.logLevel, redact: ['req.headers.authorization'] },
     bodyLimit: config.bodyLimit,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
   })
@@ -107,6 +108,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   })
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
+    // Closing: answer, then close the connection, so the client moves to another replica instead of reusing it.
+    if (app.mhe?.state === 'closing') reply.header('connection', 'close')
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value)
   })
   app.addHook('onResponse', async (request, reply) => {

@@ -22,6 +22,8 @@ export interface Config {
   bodyLimit: number
   apiKeys: string[]
   shutdownGraceMs: number
+  drainDelayMs: number
+  keepAliveTimeoutMs: number
   workers: number
   metricsAuth: boolean
   maxEventLoopDelayMs: number
@@ -59,6 +61,8 @@ export const OPTIONS = {
   bodyLimit: { env: 'MHE_BODY_LIMIT', flag: 'body-limit', kind: 'int', min: 1024, default: String(16 * 1024 * 1024), help: 'largest request body in bytes; past it, 413' },
   apiKeys: { env: 'MHE_API_KEYS', flag: 'api-keys', kind: 'list', default: '', help: 'comma-separated bearer tokens required on /predict (empty = open)' },
   shutdownGraceMs: { env: 'MHE_SHUTDOWN_GRACE_MS', flag: 'shutdown-grace-ms', kind: 'int', min: 0, default: '10000', help: 'how long SIGTERM waits for queued work before exiting' },
+  drainDelayMs: { env: 'MHE_DRAIN_DELAY_MS', flag: 'drain-delay-ms', kind: 'int', min: 0, default: '500', help: 'after SIGTERM, keep serving (not ready, Connection: close) this long before closing the listener' },
+  keepAliveTimeoutMs: { env: 'MHE_KEEP_ALIVE_TIMEOUT_MS', flag: 'keep-alive-timeout-ms', kind: 'int', min: 1, default: '5000', help: 'idle keep-alive connections close after this long (told to clients, who close first)' },
   workers: { env: 'MHE_WORKERS', flag: 'workers', kind: 'int', min: 0, default: '1', help: 'server processes sharing the port, each with its own model (0 = one per core)' },
   metricsAuth: { env: 'MHE_METRICS_AUTH', flag: 'metrics-auth', kind: 'bool', default: 'false', help: 'require the MHE_API_KEYS bearer token on /metrics too' },
   maxEventLoopDelayMs: { env: 'MHE_MAX_EVENT_LOOP_DELAY_MS', flag: 'max-event-loop-delay-ms', kind: 'int', min: 0, default: '1000', help: 'event-loop lag past which requests get 503 + Retry-After (0 = off)' },

@@ -9,6 +9,10 @@ import type { LabelStore } from './labels.js'
 
 // Probabilities are clipped before the log so a 0 becomes a very unlikely label instead of -Infinity.
 const MIN_PROB = 1e-37
+// Up to this many outputs per instance (Σn_h), the whole rows are read and log-softmax + top-k' run in JS: one
+// download beats ~10 small backend kernels per head (MHE heads). Wider models (OHE over 10^5 labels) keep
+// everything on the backend so only k' numbers per head cross. See bench/README.md (engine, before/after).
+export const JS_HEADS_MAX_WIDTH = 4096
 
 export class Engine {
   readonly manifest: Manifest
@@ -60,6 +64,7 @@ export class Engine {
     }
     if (n === 0) return []
 
+    if (this.sumHeads <= JS_HEADS_MAX_WIDTH) return this.predictInJs(features, n, topK, kMax)
     const heads = this.heads
     const kPrimes = heads.map((nh) => Math.min(nh, kMax))
     const { values, indices, logProbs } = tf.tidy(() => {
@@ -99,6 +104,39 @@ export class Engine {
     }
   }
 
+  /** Narrow heads: one model call, one download of [n, Σn_h], then per head log-softmax, top-k' and merge in JS. */
+  private async predictInJs(features: Float32Array, n: number, topK: readonly number[], kMax: number): Promise<Candidate[][]> {
+    const d = this.manifest.featureDim
+    const out = tf.tidy(() => {
+      const perHead = this.headOutputs(tf.tensor2d(features, [n, d], 'float32'))
+      return perHead.length === 1 ? perHead[0]! : tf.concat(perHead, 1)
+    })
+    let rows: Float32Array
+    try {
+      rows = (await out.data()) as Float32Array
+    } finally {
+      out.dispose()
+    }
+    const heads = this.heads
+    const numLabels = this.manifest.numLabels
+    const probabilities = this.manifest.outputs === 'probabilities'
+    const kPrimes = heads.map((nh) => Math.min(nh, kMax))
+    const results = new Array<Candidate[]>(n)
+    for (let i = 0; i < n; i++) {
+      const logProbs: Float32Array[] = []
+      const lists: HeadList[] = []
+      let off = i * this.sumHeads
+      for (let h = 0; h < heads.length; h++) {
+        const lp = toLogProbs(rows.subarray(off, off + heads[h]!), probabilities)
+        logProbs.push(lp)
+        lists.push(topKOf(lp, kPrimes[h]!))
+        off += heads[h]!
+      }
+      results[i] = mergeTopK(lists, heads, numLabels, topK[i]!, kMax) ?? exactTopK(logProbs, heads, numLabels, topK[i]!)
+    }
+    return results
+  }
+
   /** Exact top-k from the full log-probability rows of the instances whose candidates were crowded out by ids >= C. */
   private async widen(rows: number[], topK: readonly number[], logProbs: tf.Tensor | undefined, results: Candidate[][]) {
     // With ∏n_h = C every composed id is valid, so mergeTopK cannot come back empty-handed.
@@ -123,9 +161,17 @@ export class Engine {
 
   /** Per-head log-probabilities [n, n_h] for a batch; call inside tf.tidy. */
   private logProbs(x: tf.Tensor2D): tf.Tensor2D[] {
-    const out = this.model instanceof tf.GraphModel ? this.model.execute(x) : this.model.predict(x)
-    const outs = Array.isArray(out) ? out : [out]
+    return this.headOutputs(x).map((f) =>
+      this.manifest.outputs === 'probabilities' ? tf.log(tf.clipByValue(f, MIN_PROB, 1)) : tf.logSoftmax(f),
+    ) as tf.Tensor2D[]
+  }
+
+  /** The model's raw float32 outputs per head [n, n_h] (logits or probabilities), shapes checked; call inside tf.tidy. */
+  private headOutputs(x: tf.Tensor2D): tf.Tensor2D[] {
+    // batchSize n: LayersModel.predict otherwise cuts the batch into slices of 32 and concatenates them again.
     const n = x.shape[0]
+    const out = this.model instanceof tf.GraphModel ? this.model.execute(x) : this.model.predict(x, { batchSize: Math.max(n, 1) })
+    const outs = Array.isArray(out) ? out : [out]
     let perHead: tf.Tensor[]
     if (this.layout === 'split') {
       perHead = outs
@@ -138,8 +184,7 @@ export class Engine {
       if (t.rank !== 2 || t.shape[0] !== n || t.shape[1] !== nh) {
         throw new Error(`model output for head ${h} has shape [${t.shape.join(', ')}], expected [${n}, ${nh}]`)
       }
-      const f = t.dtype === 'float32' ? t : tf.cast(t, 'float32')
-      return (this.manifest.outputs === 'probabilities' ? tf.log(tf.clipByValue(f, MIN_PROB, 1)) : tf.logSoftmax(f)) as tf.Tensor2D
+      return (t.dtype === 'float32' ? t : tf.cast(t, 'float32')) as tf.Tensor2D
     })
   }
 
@@ -157,4 +202,40 @@ export class Engine {
     this.disposed = true
     this.model.dispose()
   }
+}
+
+/** One head's log-probabilities (float32, as the backend path computes them) from its logits or probabilities. */
+function toLogProbs(row: Float32Array, probabilities: boolean): Float32Array {
+  const out = new Float32Array(row.length)
+  if (probabilities) {
+    for (let j = 0; j < row.length; j++) out[j] = Math.log(Math.min(Math.max(row[j]!, MIN_PROB), 1))
+    return out
+  }
+  let max = -Infinity
+  for (let j = 0; j < row.length; j++) if (row[j]! > max) max = row[j]!
+  let sum = 0
+  for (let j = 0; j < row.length; j++) sum += Math.exp(row[j]! - max)
+  const lse = max + Math.log(sum)
+  for (let j = 0; j < row.length; j++) out[j] = row[j]! - lse
+  return out
+}
+
+/** The k largest values of `v`, best first; equal values keep the lower index first (as tf.topk does). */
+function topKOf(v: Float32Array, k: number): HeadList {
+  const indices = new Int32Array(k)
+  const logProbs = new Float32Array(k)
+  let count = 0
+  for (let j = 0; j < v.length; j++) {
+    const x = v[j]!
+    if (count === k && !(x > logProbs[k - 1]!)) continue
+    let p = count < k ? count++ : k - 1
+    while (p > 0 && logProbs[p - 1]! < x) {
+      logProbs[p] = logProbs[p - 1]!
+      indices[p] = indices[p - 1]!
+      p--
+    }
+    logProbs[p] = x
+    indices[p] = j
+  }
+  return { indices, logProbs }
 }

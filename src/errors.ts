@@ -43,7 +43,7 @@ export type ErrorCode = keyof typeof ERROR_CODES
 function shown(v: unknown): string {
   let s: string
   try {
-    s = JSON.stringify(v) ?? String(v)
+    s = typeof v === 'number' ? String(v) : (JSON.stringify(v) ?? String(v)) // Infinity, not "null"
   } catch {
     s = Array.isArray(v) ? '(a deeply nested array)' : `(a deeply nested ${typeof v})`
   }

@@ -1,12 +1,15 @@
 // Entry point: reads the configuration, builds the app, listens, and drains on SIGTERM/SIGINT.
 // A start-up failure prints one line naming the cause and exits non-zero.
 
+import cluster from 'node:cluster'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadConfig, ConfigError, type Config } from './config.js'
 import { buildApp } from './app.js'
 import { BundleError } from './errors.js'
 import { MANIFEST_FILE } from './bundle/manifest.js'
+import { drainAndClose } from './shutdown.js'
+import { joinCluster, runPrimary, workerCount } from './cluster.js'
 
 function fail(message: string): never {
   process.stderr.write(`mhe-serve: ${message}\n`)
@@ -27,6 +30,9 @@ async function main(): Promise<void> {
         'make the demo with `npm run train`, or a benchmark bundle with `npm run bench:model -- --dim 64 --heads 10,10 --out DIR`.',
     )
   }
+  // MHE_WORKERS != 1: this process only supervises; the workers (this script again) each run the code below.
+  const workers = workerCount(config)
+  if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers)
   const app = await buildApp(config).catch((err: unknown) => {
     if (err instanceof BundleError) fail(`cannot load the model bundle: ${err.message}`)
     fail(`cannot start: ${err instanceof Error ? err.message : String(err)}`)
@@ -44,14 +50,13 @@ async function main(): Promise<void> {
       process.exit(1)
     }
     stopping = true
-    app.log.info({ signal, graceMs: config.shutdownGraceMs }, 'draining: not ready, answering what is queued')
-    app.mhe.state = 'draining'
+    app.log.info({ signal, drainDelayMs: config.drainDelayMs, graceMs: config.shutdownGraceMs }, 'draining')
     const timer = setTimeout(() => {
       app.log.error({ graceMs: config.shutdownGraceMs }, 'grace period over, exiting with work unfinished')
       process.exit(1)
-    }, config.shutdownGraceMs)
+    }, config.drainDelayMs + config.keepAliveTimeoutMs + 1000 + config.shutdownGraceMs)
     timer.unref()
-    app.close().then(
+    drainAndClose(app, config.drainDelayMs, config.keepAliveTimeoutMs).then(
       () => {
         app.log.info('stopped')
         process.exit(0)
@@ -64,6 +69,7 @@ async function main(): Promise<void> {
   }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
+  if (cluster.isWorker) joinCluster(app.server, stop)
 }
 
 main().catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)))

@@ -14,7 +14,8 @@ export interface Instance {
   k: number
 }
 
-export type ServiceState = 'starting' | 'ready' | 'draining'
+/** draining: not ready but serving; closing: no new connections, open ones answered then closed. */
+export type ServiceState = 'starting' | 'ready' | 'draining' | 'closing'
 
 export interface ServiceLog {
   info(obj: object, msg: string): void

@@ -14,17 +14,14 @@ import { Engine } from '../src/engine.js'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const FIX = join(ROOT, 'test', 'fixtures', 'pytorch')
 
-/** The section from README.md once the lead has merged it, else from src/import/README-import.md. */
+/** The "Bring your own model" section of README.md. */
 async function section(): Promise<{ file: string; text: string }> {
-  const main = await readFile(join(ROOT, 'README.md'), 'utf8').catch(() => '')
-  const at = main.indexOf('Bring your own model')
-  if (at >= 0) {
-    const rest = main.slice(at)
-    const next = rest.search(/\n## (?!#)/) // up to the next section of the same level
-    return { file: 'README.md', text: next >= 0 ? rest.slice(0, next) : rest }
-  }
-  const file = join('src', 'import', 'README-import.md')
-  return { file, text: await readFile(join(ROOT, file), 'utf8') }
+  const main = await readFile(join(ROOT, 'README.md'), 'utf8')
+  const at = main.indexOf('## Bring your own model')
+  if (at < 0) throw new Error('README.md has no "Bring your own model" section')
+  const rest = main.slice(at)
+  const next = rest.search(/\n## (?!#)/) // up to the next section of the same level
+  return { file: 'README.md', text: next >= 0 ? rest.slice(0, next) : rest }
 }
 
 const codeLines = (text: string, lang: string): string[] =>

@@ -77,7 +77,6 @@ async function trainSmall() {
     lr: 0.01,
     seed: 1,
     typosPerWord: 2,
-    commonCount: 0,
     twoEditShare: 0,
   })
   return { labels, ...run }

@@ -100,12 +100,14 @@ export default async function predictRoutes(app: FastifyInstance, opts: { config
         const body = request.body as PredictJsonBody
         if (body.instances.length === 0) throw errors.emptyBatch()
         if (body.instances.length > config.maxInstances) throw errors.tooManyInstances(body.instances.length, config.maxInstances)
-        k = parseTopK(body.top_k ?? query.top_k, config.maxTopK)
+        // A query top_k is checked even when the body's wins: a bad one is never silently ignored.
+        const queryK = parseTopK(query.top_k, config.maxTopK)
+        k = body.top_k === undefined ? queryK : parseTopK(body.top_k, config.maxTopK)
         features = fromJson(body.instances, d)
       }
       const n = features.length / d
       if (n > config.maxInstances) throw errors.tooManyInstances(n, config.maxInstances)
-      if (service.state !== 'ready') throw service.state === 'draining' ? errors.shuttingDown(1) : errors.notReady()
+      if (service.state === 'starting') throw errors.notReady()
       const kEff = Math.min(k, numLabels)
       const items: Instance[] = []
       for (let i = 0; i < n; i++) items.push({ features: features.subarray(i * d, (i + 1) * d), k: kEff })

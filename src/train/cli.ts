@@ -8,6 +8,7 @@ import { writeBundle } from '../bundle/write.js'
 import { DEFAULT_NGRAMS, type NgramSettings } from '../features/ngrams.js'
 import { ProgressBar } from './progress.js'
 import { formatSuite, runSuite, useBackend } from './suite.js'
+import { labelPermutation } from './order.js'
 import { balancedHeads, train } from './train.js'
 import { loadWords, TIERS, type Tier } from './words.js'
 
@@ -23,6 +24,7 @@ const HELP = `Usage: npm run train -- [options]
   --epochs E (12)  --batch-size B (256)  --lr LR (0.002)  --seed S (1)
   --typos-per-word K    typo samples per word per epoch (3); the commonest words get 2K
   --common-count N      how many of the first words count as common (39094 = tiers <= 35)
+  --label-order O       frequency (word-list order) or grid (heads' classes follow spelling; default)
   --two-edit-share P    share of typo samples with two edits (0.3)
   --backend NAME        tfjs backend: wasm (default) or cpu
   --report FILE         also write the run's numbers as JSON
@@ -46,6 +48,7 @@ async function main(): Promise<void> {
       'typos-per-word': { type: 'string', default: '3' },
       'common-count': { type: 'string', default: '39094' },
       'two-edit-share': { type: 'string', default: '0.3' },
+      'label-order': { type: 'string', default: 'grid' },
       backend: { type: 'string', default: 'wasm' },
       report: { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -68,8 +71,14 @@ async function main(): Promise<void> {
   const heads = a.heads !== undefined ? a.heads.split(',').map((s) => num('heads', s, 1)) : balancedHeads(C, num('num-heads', a['num-heads'], 1))
   const features: NgramSettings = { ...DEFAULT_NGRAMS, dim: num('dim', a.dim, 1) }
   const hidden = a.hidden.split(',').map((s) => num('hidden', s, 1))
+  const order = a['label-order']
+  if (order !== 'frequency' && order !== 'grid') throw new Error(`--label-order must be frequency or grid, got ${order}`)
+  const commonCount = Math.min(C, num('common-count', a['common-count']))
+  const perm = labelPermutation(words, heads, order)
+  const labels = perm.map((i) => words[i]!)
+  const commonIds = perm.flatMap((old, id) => (old < commonCount ? [id] : []))
   const opts = {
-    labels: words,
+    labels,
     features,
     heads,
     hidden,
@@ -78,7 +87,7 @@ async function main(): Promise<void> {
     lr: num('lr', a.lr),
     seed: num('seed', a.seed),
     typosPerWord: num('typos-per-word', a['typos-per-word']),
-    commonCount: Math.min(C, num('common-count', a['common-count'])),
+    common: new Set(commonIds),
     twoEditShare: num('two-edit-share', a['two-edit-share']),
   }
   const backend = await useBackend(a.backend)
@@ -91,7 +100,7 @@ async function main(): Promise<void> {
       bar.log(`epoch ${s.epoch}/${opts.epochs}: loss ${s.loss.toFixed(4)} train acc ${(100 * s.accuracy).toFixed(2)}% (${s.samples} samples, ${s.seconds.toFixed(0)} s)`),
   })
   log(`trained in ${seconds.toFixed(0)} s; evaluating`)
-  const suite = await runSuite(model, features, words, { cleanCount: C, typoCount: 2000, commonCount: opts.commonCount, seed: 1_000_003 })
+  const suite = await runSuite(model, features, labels, { cleanCount: C, typoCount: 2000, common: commonIds, seed: 1_000_003 })
   log(formatSuite(suite))
   const layers = await model.toLayersModel()
   const training = {
@@ -103,7 +112,8 @@ async function main(): Promise<void> {
     lr: opts.lr,
     seed: opts.seed,
     typosPerWord: opts.typosPerWord,
-    commonCount: opts.commonCount,
+    commonCount,
+    labelOrder: order,
     twoEditShare: opts.twoEditShare,
     backend,
     seconds: Math.round(seconds),
@@ -124,7 +134,7 @@ async function main(): Promise<void> {
       training,
     },
     model: layers,
-    labels: words,
+    labels,
   })
   layers.dispose()
   model.dispose()

@@ -20,8 +20,8 @@ export interface SuiteOptions {
   cleanCount: number
   /** Generated typos per set (one-edit, two-edit). */
   typoCount: number
-  /** Typo targets are drawn from the first `commonCount` labels (the common words). */
-  commonCount: number
+  /** Ids the typo targets are drawn from (the common words); all labels when absent. */
+  common?: readonly number[]
   /** Seed of the held-out sets; differs from any training seed stream. */
   seed: number
 }
@@ -49,8 +49,8 @@ export function suiteCases(labels: readonly string[], o: SuiteOptions): Record<k
   const toCases = (pairs: [string, string][]) => filterPairs(pairs, ids).map((m) => ({ input: m.input, target: ids.get(m.target)! }))
   return {
     clean,
-    typo1: typoCases(labels, o.typoCount, 1, o.seed + 1, o.commonCount),
-    typo2: typoCases(labels, o.typoCount, 2, o.seed + 2, o.commonCount),
+    typo1: typoCases(labels, o.typoCount, 1, o.seed + 1, o.common),
+    typo2: typoCases(labels, o.typoCount, 2, o.seed + 2, o.common),
     common: toCases([...COMMON_MISSPELLINGS]),
     wikipedia: toCases(wikipediaPairs()),
   }

@@ -28,8 +28,8 @@ export interface TrainOptions {
   seed: number
   /** Typo samples per label per epoch (besides the clean word). */
   typosPerWord: number
-  /** Labels with id < commonCount get twice the typo samples (the commonest words). */
-  commonCount: number
+  /** Ids of the commonest words: they get twice the typo samples. */
+  common?: ReadonlySet<number>
   /** Share of typo samples with two edits (the rest have one). */
   twoEditShare: number
 }
@@ -57,11 +57,11 @@ function shuffle<T>(xs: T[], rng: Rng): void {
 }
 
 /** One epoch's samples: every label once clean plus its typos; [input word, label id]. */
-export function epochSamples(opts: Pick<TrainOptions, 'labels' | 'typosPerWord' | 'commonCount' | 'twoEditShare'>, rng: Rng): [string, number][] {
+export function epochSamples(opts: Pick<TrainOptions, 'labels' | 'typosPerWord' | 'common' | 'twoEditShare'>, rng: Rng): [string, number][] {
   const out: [string, number][] = []
   opts.labels.forEach((w, id) => {
     out.push([w, id])
-    const k = id < opts.commonCount ? 2 * opts.typosPerWord : opts.typosPerWord
+    const k = opts.common?.has(id) === true ? 2 * opts.typosPerWord : opts.typosPerWord
     for (let i = 0; i < k; i++) out.push([typo(w, rng, rng() < opts.twoEditShare ? 2 : 1), id])
   })
   shuffle(out, rng)
@@ -79,7 +79,7 @@ export async function train(opts: TrainOptions, hooks: TrainHooks = {}): Promise
   })
   const rng = mulberry32(opts.seed ^ 0x5eed)
   const clean: SparseVector[] = opts.labels.map((w) => featurizeSparse(w, opts.features))
-  const perEpoch = opts.labels.reduce((a, _w, id) => a + 1 + (id < opts.commonCount ? 2 : 1) * opts.typosPerWord, 0)
+  const perEpoch = opts.labels.length * (1 + opts.typosPerWord) + (opts.common?.size ?? 0) * opts.typosPerWord
   const stepsPerEpoch = Math.ceil(perEpoch / opts.batchSize)
   const totalSteps = stepsPerEpoch * opts.epochs
   const stats: EpochStats[] = []
@@ -140,13 +140,12 @@ export async function evaluate(model: MheMlp, features: NgramSettings, cases: re
   return { n, top1: n === 0 ? 0 : top1 / n, top5: n === 0 ? 0 : top5 / n }
 }
 
-/** Held-out typo cases: `count` labels drawn from ids < fromFirst, each misspelt with `edits` edits by `seed`. */
-export function typoCases(labels: readonly string[], count: number, edits: number, seed: number, fromFirst = labels.length): EvalCase[] {
+/** Held-out typo cases: `count` labels drawn from `pool` (default all ids), misspelt with `edits` edits by `seed`. */
+export function typoCases(labels: readonly string[], count: number, edits: number, seed: number, pool?: readonly number[]): EvalCase[] {
   const rng = mulberry32(seed)
-  const pool = Math.min(fromFirst, labels.length)
   const out: EvalCase[] = []
   for (let i = 0; i < count; i++) {
-    const target = randInt(rng, pool)
+    const target = pool === undefined ? randInt(rng, labels.length) : pool[randInt(rng, pool.length)]!
     out.push({ input: typo(labels[target]!, rng, edits), target })
   }
   return out

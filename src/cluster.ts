@@ -1,0 +1,133 @@
+// Multi-process mode (MHE_WORKERS != 1): the primary forks N workers with node:cluster; each loads the model and
+// listens on the same port. The primary relays SIGTERM/SIGINT, restarts a worker that dies, and exits once all drained.
+
+import cluster, { type Worker } from 'node:cluster'
+import { availableParallelism } from 'node:os'
+import type { Server } from 'node:http'
+import { pino } from 'pino'
+import type { Config } from './config.js'
+
+/** Message the primary sends a worker to drain and exit (IPC, so a worker never counts it as a second signal). */
+const STOP = 'mhe:stop'
+/** Header naming the worker process that answered (multi-process mode only). */
+export const WORKER_HEADER = 'x-mhe-worker'
+/** A worker dying again this soon after its start counts toward a crash loop. */
+const CRASH_WINDOW_MS = 10_000
+const MAX_QUICK_CRASHES = 5
+
+/** Processes to run: MHE_WORKERS, with 0 meaning one per core. */
+export function workerCount(config: Pick<Config, 'workers'>): number {
+  return config.workers === 0 ? availableParallelism() : config.workers
+}
+
+/**
+ * Runs the primary: forks `n` workers (this same script) and supervises them. Never resolves; exits the process
+ * with 0 when every worker stopped cleanly after a signal, 1 on a start-up failure or an unclean stop.
+ */
+export function runPrimary(config: Config, n: number): void {
+  const log = pino({ level: config.logLevel }).child({ role: 'primary' })
+  const started = new Map<Worker, number>()
+  const listening = new Set<Worker>()
+  let stopping = false
+  let failed = false
+  let quickCrashes = 0
+
+  const fork = (): void => {
+    const w = cluster.fork()
+    started.set(w, Date.now())
+    w.on('listening', () => {
+      listening.add(w)
+      if (listening.size === n) log.info({ workers: n, pids: [...listening].map((x) => x.process.pid) }, 'all workers listening')
+    })
+  }
+
+  const finish = (): void => {
+    if (Object.keys(cluster.workers ?? {}).length > 0) return
+    log.info({ failed }, 'all workers stopped')
+    process.exit(failed ? 1 : 0)
+  }
+
+  cluster.on('exit', (w, code, signal) => {
+    const wasListening = listening.delete(w)
+    const age = Date.now() - (started.get(w) ?? 0)
+    started.delete(w)
+    if (stopping) {
+      if (code !== 0) failed = true
+      finish()
+      return
+    }
+    // A worker that never listened hit a start-up error (bad bundle, port taken): it already said why; stop all.
+    if (!wasListening) {
+      log.error({ pid: w.process.pid, code, signal }, 'a worker failed to start; stopping')
+      failed = true
+      stopAll()
+      return
+    }
+    quickCrashes = age < CRASH_WINDOW_MS ? quickCrashes + 1 : 0
+    if (quickCrashes >= MAX_QUICK_CRASHES) {
+      log.error({ crashes: quickCrashes }, 'workers keep dying right after start; stopping')
+      failed = true
+      stopAll()
+      return
+    }
+    log.error({ pid: w.process.pid, code, signal }, 'worker died; starting a new one')
+    fork()
+  })
+
+  const stopAll = (): void => {
+    if (stopping) return
+    stopping = true
+    for (const w of Object.values(cluster.workers ?? {})) {
+      if (w === undefined) continue
+      if (w.isConnected()) w.send(STOP)
+      else w.process.kill('SIGTERM')
+    }
+    // Workers have their own grace timers; this only catches one that hangs past them.
+    const cap = config.drainDelayMs + config.keepAliveTimeoutMs + config.shutdownGraceMs + 5000
+    setTimeout(() => {
+      log.error({ capMs: cap }, 'workers did not stop in time; killing them')
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL')
+      process.exit(1)
+    }, cap).unref()
+    finish()
+  }
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal, killing workers')
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL')
+      process.exit(1)
+    }
+    log.info({ signal }, 'stopping workers')
+    stopAll()
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+
+  log.info({ workers: n, pid: process.pid }, 'starting workers')
+  for (let i = 0; i < n; i++) fork()
+}
+
+/**
+ * In a worker: tags every response with the worker's pid, and drains (calls `stop`) when the primary says so or
+ * goes away. `stop` must be the same function the signal handlers call.
+ */
+export function joinCluster(server: Server, stop: (signal: NodeJS.Signals) => void): void {
+  const pid = String(process.pid)
+  // Before Fastify's handler, so the header is in every reply, errors included.
+  server.prependListener('request', (_req, res) => res.setHeader(WORKER_HEADER, pid))
+  let asked = false
+  const once = (): void => {
+    if (asked) return
+    asked = true
+    stop('SIGTERM')
+  }
+  process.on('message', (m) => {
+    if (m === STOP) once()
+  })
+  // The primary died: nobody will restart or stop us, so drain and leave.
+  process.on('disconnect', once)
+  // A signal sent to the whole process group (Ctrl-C) reaches the workers directly, before the primary's message.
+  process.prependListener('SIGINT', () => (asked = true))
+  process.prependListener('SIGTERM', () => (asked = true))
+}
