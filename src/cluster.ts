@@ -37,6 +37,8 @@ export function runPrimary(config: Config, n: number): void {
     started.set(w, Date.now())
     w.on('listening', () => {
       listening.add(w)
+      // Asked to stop while it was still loading the model: it can drain only now that it is up.
+      if (stopping) w.send(STOP)
       if (listening.size === n) log.info({ workers: n, pids: [...listening].map((x) => x.process.pid) }, 'all workers listening')
     })
   }
@@ -77,11 +79,8 @@ export function runPrimary(config: Config, n: number): void {
   const stopAll = (): void => {
     if (stopping) return
     stopping = true
-    for (const w of Object.values(cluster.workers ?? {})) {
-      if (w === undefined) continue
-      if (w.isConnected()) w.send(STOP)
-      else w.process.kill('SIGTERM')
-    }
+    // Workers still starting get the message when they listen (above).
+    for (const w of listening) if (w.isConnected()) w.send(STOP)
     // Workers have their own grace timers; this only catches one that hangs past them.
     const cap = config.drainDelayMs + config.keepAliveTimeoutMs + config.shutdownGraceMs + 5000
     setTimeout(() => {

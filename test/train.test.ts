@@ -15,6 +15,7 @@ import { DEFAULT_NGRAMS, featurizeBatch, type NgramSettings } from '../src/featu
 import { toSparseBatch } from '../src/train/mlp.js'
 import { COMMON_MISSPELLINGS, editDistance, filterPairs } from '../src/train/misspellings.js'
 import { balancedHeads, evaluate, train, typoCases } from '../src/train/train.js'
+import { labelPermutation } from '../src/train/order.js'
 import { mulberry32, NEIGHBOURS, typo } from '../src/train/typos.js'
 import { featurizeSparse } from '../src/features/ngrams.js'
 import { loadWords } from '../src/train/words.js'
@@ -61,6 +62,23 @@ t.test('word list: >= 50,000 lower-case words, commonest first, no duplicates', 
   t.ok(words.every((w) => /^[a-z]+$/.test(w)))
   t.ok(words.indexOf('their') < 5000 && words.includes('accommodate'))
   t.ok(filterPairs(COMMON_MISSPELLINGS, new Map(words.map((w, i) => [w, i]))).length >= 200)
+})
+
+t.test('grid label order: a permutation whose head-1 classes are alphabetical blocks, head 2 by ending', async (t) => {
+  const words = loadWords(20).words.slice(0, 1000)
+  t.same(labelPermutation(words, [32, 32], 'frequency'), words.map((_, i) => i))
+  const perm = labelPermutation(words, [32, 32], 'grid')
+  t.same([...perm].sort((a, b) => a - b), words.map((_, i) => i), 'every word once, ids 0..C-1')
+  const labels = perm.map((i) => words[i]!)
+  const alpha = [...words].sort()
+  for (let y1 = 0; y1 < 32; y1++) {
+    const block = labels.slice(y1 * 32, y1 * 32 + 32)
+    t.same([...block].sort(), alpha.slice(y1 * 32, y1 * 32 + 32), `head-1 class ${y1} is an alphabetical block`)
+    const ends = block.map((w) => [...w].reverse().join(''))
+    t.same(ends, [...ends].sort(), `inside block ${y1}, head-2 ids follow the reversed spelling`)
+  }
+  const three = labelPermutation(words, [10, 10, 10], 'grid')
+  t.equal(new Set(three).size, 1000)
 })
 
 const SMALL: NgramSettings = { ...DEFAULT_NGRAMS, dim: 1024 }
