@@ -26,7 +26,7 @@ export class Engine {
   private readonly hasInvalidIds: boolean
   private disposed = false
 
-  private constructor(bundle: Bundle, backend: string) {
+  private constructor(bundle: Bundle, backend: string, private readonly jsHeadsMaxWidth: number) {
     this.manifest = bundle.manifest
     this.labels = bundle.labels
     this.backend = backend
@@ -37,10 +37,13 @@ export class Engine {
     this.hasInvalidIds = this.heads.reduce((a, n) => a * n, 1) > bundle.manifest.numLabels
   }
 
-  /** Wraps a loaded bundle; `backend` is the active tfjs backend's name (for reporting). */
-  static async create(bundle: Bundle, backend: string): Promise<Engine> {
+  /**
+   * Wraps a loaded bundle; `backend` is the active tfjs backend's name (for reporting). `jsHeadsMaxWidth`
+   * (default JS_HEADS_MAX_WIDTH) picks the path; tests and benches set it to compare the two.
+   */
+  static async create(bundle: Bundle, backend: string, opts: { jsHeadsMaxWidth?: number } = {}): Promise<Engine> {
     await tf.ready()
-    return new Engine(bundle, backend)
+    return new Engine(bundle, backend, opts.jsHeadsMaxWidth ?? JS_HEADS_MAX_WIDTH)
   }
 
   /**
@@ -64,7 +67,7 @@ export class Engine {
     }
     if (n === 0) return []
 
-    if (this.sumHeads <= JS_HEADS_MAX_WIDTH) return this.predictInJs(features, n, topK, kMax)
+    if (this.sumHeads <= this.jsHeadsMaxWidth) return this.predictInJs(features, n, topK, kMax)
     const heads = this.heads
     const kPrimes = heads.map((nh) => Math.min(nh, kMax))
     const { values, indices, logProbs } = tf.tidy(() => {
@@ -122,17 +125,23 @@ export class Engine {
     const probabilities = this.manifest.outputs === 'probabilities'
     const kPrimes = heads.map((nh) => Math.min(nh, kMax))
     const results = new Array<Candidate[]>(n)
+    const H = heads.length
+    const starts = new Int32Array(H)
+    for (let h = 1; h < H; h++) starts[h] = starts[h - 1]! + heads[h - 1]!
     for (let i = 0; i < n; i++) {
-      const logProbs: Float32Array[] = []
+      const base = i * this.sumHeads
       const lists: HeadList[] = []
-      let off = i * this.sumHeads
-      for (let h = 0; h < heads.length; h++) {
-        const lp = toLogProbs(rows.subarray(off, off + heads[h]!), probabilities)
-        logProbs.push(lp)
-        lists.push(topKOf(lp, kPrimes[h]!))
-        off += heads[h]!
+      for (let h = 0; h < H; h++) {
+        const row = rows.subarray(base + starts[h]!, base + starts[h]! + heads[h]!)
+        // Logits: log-softmax is a shift, so select on the raw row and shift only the k' picked values.
+        lists.push(probabilities ? topKOf(toLogProbs(row, true), kPrimes[h]!) : shift(topKOf(row, kPrimes[h]!), logSumExp(row)))
       }
-      results[i] = mergeTopK(lists, heads, numLabels, topK[i]!, kMax) ?? exactTopK(logProbs, heads, numLabels, topK[i]!)
+      results[i] = mergeTopK(lists, heads, numLabels, topK[i]!, kMax) ?? exactTopK(
+        heads.map((nh, h) => toLogProbs(rows.subarray(base + starts[h]!, base + starts[h]! + nh), probabilities)),
+        heads,
+        numLabels,
+        topK[i]!,
+      )
     }
     return results
   }
@@ -211,13 +220,24 @@ function toLogProbs(row: Float32Array, probabilities: boolean): Float32Array {
     for (let j = 0; j < row.length; j++) out[j] = Math.log(Math.min(Math.max(row[j]!, MIN_PROB), 1))
     return out
   }
+  const lse = logSumExp(row)
+  for (let j = 0; j < row.length; j++) out[j] = row[j]! - lse
+  return out
+}
+
+function logSumExp(row: Float32Array): number {
   let max = -Infinity
   for (let j = 0; j < row.length; j++) if (row[j]! > max) max = row[j]!
   let sum = 0
   for (let j = 0; j < row.length; j++) sum += Math.exp(row[j]! - max)
-  const lse = max + Math.log(sum)
-  for (let j = 0; j < row.length; j++) out[j] = row[j]! - lse
-  return out
+  return max + Math.log(sum)
+}
+
+/** Turns selected logits into log-probabilities (in place, rounded to float32 like the backend path). */
+function shift(list: HeadList, lse: number): HeadList {
+  const v = list.logProbs as Float32Array
+  for (let j = 0; j < v.length; j++) v[j] = v[j]! - lse
+  return list
 }
 
 /** The k largest values of `v`, best first; equal values keep the lower index first (as tf.topk does). */

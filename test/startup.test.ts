@@ -32,9 +32,12 @@ t.test('bad bundles', async (t) => {
       await writeFile(join(dir, 'mhe.json'), JSON.stringify({ ...m, featureDim: 5 }))
     }, /featureDim|5|4/],
   ]
-  for (const [name, breakIt, message] of cases) {
-    const dir = await broken(t, breakIt)
-    const res = await runFailingServer({ MHE_MODEL: dir, MHE_BACKEND: 'wasm' })
+  // The processes run side by side: each spends most of its time starting tfjs.
+  const runs = await Promise.all(
+    cases.map(async ([, breakIt]) => runFailingServer({ MHE_MODEL: await broken(t, breakIt), MHE_BACKEND: 'wasm' })),
+  )
+  for (const [i, [name, , message]] of cases.entries()) {
+    const res = runs[i]!
     t.equal(res.code, 1, `${name}: exit 1`)
     const line = failureLine(res.output)
     t.match(line, /^mhe-serve: cannot load the model bundle: /, `${name}: one line`)

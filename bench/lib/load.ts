@@ -10,6 +10,8 @@ export interface LoadSpec {
   contentType: string
   /** Instances in one request, to report instances/s. */
   instances?: number
+  /** CPU time of the server so far (ms), to report its CPU per request: steadier than req/s on a busy machine. */
+  serverCpuMs?: () => number
 }
 
 export interface LoadResult {
@@ -26,6 +28,10 @@ export interface LoadResult {
   timeouts: number
   non2xx: number
   mbPerSec: number
+  /** Server CPU time per answered request (µs); NaN when not measured. */
+  cpuUsPerReq: number
+  /** Server CPU use during the run, in cores (1 = one core busy all the time). */
+  serverCores: number
 }
 
 function run(opts: autocannon.Options): Promise<autocannon.Result> {
@@ -46,7 +52,11 @@ export async function load(spec: LoadSpec, warmUpS = 1): Promise<LoadResult> {
     body: spec.body,
   }
   if (warmUpS > 0) await run({ ...base, duration: warmUpS })
+  const cpu0 = spec.serverCpuMs?.() ?? NaN
+  const t0 = performance.now()
   const r = await run({ ...base, duration: spec.durationS })
+  const cpuMs = (spec.serverCpuMs?.() ?? NaN) - cpu0
+  const wallMs = performance.now() - t0
   const reqPerSec = r.requests.total / r.duration
   return {
     connections: spec.connections,
@@ -62,5 +72,7 @@ export async function load(spec: LoadSpec, warmUpS = 1): Promise<LoadResult> {
     timeouts: r.timeouts,
     non2xx: r.non2xx,
     mbPerSec: r.throughput.average / 1e6,
+    cpuUsPerReq: (cpuMs * 1000) / Math.max(1, r.requests.total),
+    serverCores: cpuMs / wallMs,
   }
 }

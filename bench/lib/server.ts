@@ -17,6 +17,8 @@ export interface Running {
   output: () => string
   /** Resident set size of the process and its children (cluster workers), in MB. */
   rssMb: () => number
+  /** CPU time used so far by the process and its children, in ms (10 ms resolution). */
+  cpuMs: () => number
   stop: () => Promise<number | null>
 }
 
@@ -36,6 +38,24 @@ function children(pid: number): number[] {
   } catch {
     return []
   }
+}
+
+/** CPU time (user + system) of one pid in ms, 0 if gone. */
+function cpuMsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // utime and stime are fields 14 and 15 of stat (11 and 12 after the command), in clock ticks of 10 ms.
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return 0
+  }
+}
+
+export function treeCpuMs(pid: number): number {
+  let ms = cpuMsOf(pid)
+  for (const c of children(pid)) ms += cpuMsOf(c)
+  return ms
 }
 
 export function treeRssMb(pid: number): number {
@@ -91,6 +111,7 @@ export async function startServer(opts: StartOptions = {}): Promise<Running> {
     readyMs,
     output: () => out,
     rssMb: () => treeRssMb(pid),
+    cpuMs: () => treeCpuMs(pid),
     stop: async () => {
       if (!exited) child.kill('SIGTERM')
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)

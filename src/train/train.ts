@@ -44,7 +44,8 @@ export interface EpochStats {
 
 export interface TrainHooks {
   onStep?: (done: number, total: number, loss: number, accuracy: number) => void
-  onEpoch?: (stats: EpochStats) => void | Promise<void>
+  /** After each epoch, with the model as it stands (e.g. to save a checkpoint). */
+  onEpoch?: (stats: EpochStats, model: MheMlp) => void | Promise<void>
 }
 
 function shuffle<T>(xs: T[], rng: Rng): void {
@@ -106,7 +107,7 @@ export async function train(opts: TrainOptions, hooks: TrainHooks = {}): Promise
     }
     const st = { epoch, loss: lossSum / seen, accuracy: accSum / seen, seconds: (performance.now() - t0) / 1000, samples: seen }
     stats.push(st)
-    await hooks.onEpoch?.(st)
+    await hooks.onEpoch?.(st, model)
   }
   return { model, epochs: stats, seconds: (performance.now() - start) / 1000 }
 }

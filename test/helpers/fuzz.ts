@@ -234,7 +234,8 @@ function applyEdit(entries: Entries, e: Edit, t: FuzzTarget): Entries {
       const row = rows && i !== undefined ? rows[i] : undefined
       if (Array.isArray(row) && row.length > 0) {
         const j = Math.floor(e.at / (rows?.length ?? 1)) % row.length
-        row[j] = e.op === 'nestValue' ? wrap(row[j], e.depth) : e.op === 'numberAsString' ? String(row[j]) : structuredClone(e.value)
+        if ('depth' in e) row[j] = wrap(row[j], e.depth)
+        else row[j] = e.op === 'numberAsString' ? String(row[j]) : structuredClone(e.value)
       }
       break
     }

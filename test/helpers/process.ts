@@ -29,9 +29,9 @@ export async function startServer(env: Record<string, string>, args: string[] = 
       }
     }
     child.stdout!.on('data', check)
-    void exit.then(() => {
+    void exit.then(({ code, signal }) => {
       clearTimeout(timer)
-      reject(new Error(`server exited before listening:\n${out}`))
+      reject(new Error(`server exited (code ${code}, signal ${signal}) before listening:\n${out}`))
     })
   })
   return { child, url, output: () => out, exit }

@@ -1,0 +1,63 @@
+// HTTP ceiling: /predict (d=768, heads 100x100x100, C=10^6, one JSON instance per request) against a bare Fastify
+// route that parses the same body and answers a constant, at concurrency 1, 16, 64, 256, interleaved.
+// Also the start-up bar: a 10^6-label bundle ready within 3 s, under 300 MB RSS after the load.
+
+import { startServer } from './lib/server.js'
+import { benchBundle, jsonBody } from './lib/bundles.js'
+import { interleave, warm } from './lib/compare.js'
+import { DURATION_S, isMain, round, scenario, type ScenarioResult } from './lib/result.js'
+
+export const CONCURRENCY = [1, 16, 64, 256]
+
+export async function run(): Promise<ScenarioResult> {
+  return scenario('http-ceiling', 'HTTP ceiling: /predict vs a bare route, one JSON instance, d=768, C=10^6', async (r) => {
+    const b = benchBundle(768, [100, 100, 100])
+    const maxDelayMs = 2
+    r.settings = { ...r.settings, bundle: 'd=768, heads 100x100x100, C=10^6', backend: 'wasm', maxDelayMs, body: '1 JSON instance, top_k 1', rounds: 2 }
+    const ceiling = await startServer({ argv: ['--import', 'tsx', 'bench/ceiling-server.ts'] })
+    const svc = await startServer({ env: { MHE_MODEL: b.dir, MHE_BACKEND: 'wasm', MHE_MAX_DELAY_MS: String(maxDelayMs) } })
+    const idleRssMb = svc.rssMb()
+    const readyMs = svc.readyMs
+    try {
+      const body = jsonBody(1, 768)
+      const targets = [
+        { name: 'ceiling', spec: { url: `${ceiling.url}/predict`, body, contentType: 'application/json' } },
+        { name: 'predict', spec: { url: `${svc.url}/predict`, body, contentType: 'application/json' } },
+      ]
+      for (const t of targets) await warm(t.spec)
+      let peakRssMb = svc.rssMb()
+      for (const c of CONCURRENCY) {
+        const [ceil, pred] = await interleave(targets, c, DURATION_S)
+        peakRssMb = Math.max(peakRssMb, svc.rssMb())
+        r.rows.push({
+          connections: c,
+          ceilingReqPerSec: round(ceil!.reqPerSec, 0),
+          predictReqPerSec: round(pred!.reqPerSec, 0),
+          ratio: round(pred!.reqPerSec / ceil!.reqPerSec, 3),
+          ceilingP50Ms: round(ceil!.p50Ms),
+          ceilingP99Ms: round(ceil!.p99Ms),
+          predictP50Ms: round(pred!.p50Ms),
+          predictP99Ms: round(pred!.p99Ms),
+          ceilingErrors: ceil!.errors + ceil!.timeouts + ceil!.non2xx,
+          predictErrors: pred!.errors + pred!.timeouts + pred!.non2xx,
+        })
+      }
+      const at64 = r.rows.find((x) => x.connections === 64)!
+      const ratio = at64.ratio as number
+      const p99Limit = (at64.ceilingP99Ms as number) + maxDelayMs + 5
+      r.checks.push(
+        { name: 'c=64 req/s vs ceiling', target: '>= 0.85x', value: `${ratio}x`, pass: ratio >= 0.85 },
+        { name: 'c=64 p99', target: `<= ceiling p99 + ${maxDelayMs} + 5 = ${round(p99Limit)} ms`, value: `${at64.predictP99Ms} ms`, pass: (at64.predictP99Ms as number) <= p99Limit },
+        { name: 'c=64 errors', target: '0', value: String(at64.predictErrors), pass: at64.predictErrors === 0 },
+        { name: '10^6-label bundle ready', target: '< 3000 ms', value: `${round(readyMs, 0)} ms`, pass: readyMs < 3000 },
+        { name: '10^6-label bundle RSS (peak under load)', target: '< 300 MB', value: `${round(peakRssMb, 0)} MB`, pass: peakRssMb < 300 },
+      )
+      r.settings = { ...r.settings, readyMs: round(readyMs, 0), idleRssMb: round(idleRssMb, 0), peakRssMb: round(peakRssMb, 0) }
+    } finally {
+      await ceiling.stop()
+      await svc.stop()
+    }
+  })
+}
+
+if (isMain(import.meta.url)) await run()

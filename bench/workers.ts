@@ -1,0 +1,62 @@
+// Using the machine: one process (MHE_WORKERS=1) against one per core (MHE_WORKERS=0, node:cluster), JSON and
+// binary at concurrency 64, with the single-process HTTP ceiling alongside; start-up time and RSS of each.
+
+import { availableParallelism } from 'node:os'
+import { startServer } from './lib/server.js'
+import { benchBundle, binaryBody, jsonBody } from './lib/bundles.js'
+import { interleave, warm, type Target } from './lib/compare.js'
+import { DURATION_S, isMain, round, scenario, type ScenarioResult } from './lib/result.js'
+
+export async function run(): Promise<ScenarioResult> {
+  return scenario('workers', `Processes: MHE_WORKERS=1 vs one per core (${availableParallelism()}), concurrency 64`, async (r) => {
+    const b = benchBundle(768, [100, 100, 100])
+    r.settings = { ...r.settings, bundle: 'd=768, heads 100x100x100, C=10^6', connections: 64, cores: availableParallelism(), rounds: 2 }
+    const env = { MHE_MODEL: b.dir, MHE_BACKEND: 'wasm' }
+    const ceiling = await startServer({ argv: ['--import', 'tsx', 'bench/ceiling-server.ts'] })
+    const one = await startServer({ env: { ...env, MHE_WORKERS: '1' } })
+    const many = await startServer({ env: { ...env, MHE_WORKERS: '0' } })
+    // /health/ready answers as soon as the first worker is up; wait for all before measuring.
+    for (let i = 0; i < 600 && !/all workers listening/.test(many.output()); i++) await new Promise((res) => setTimeout(res, 100))
+    try {
+      for (const [label, body, ct] of [
+        ['JSON', jsonBody(1, 768), 'application/json'],
+        ['binary', binaryBody(1, 768), 'application/octet-stream'],
+      ] as const) {
+        const targets: Target[] = [
+          { name: `ceiling (1 process), ${label}`, spec: { url: `${ceiling.url}/predict`, body, contentType: ct, serverCpuMs: ceiling.cpuMs } },
+          { name: `MHE_WORKERS=1, ${label}`, spec: { url: `${one.url}/predict`, body, contentType: ct, serverCpuMs: one.cpuMs } },
+          { name: `one per core, ${label}`, spec: { url: `${many.url}/predict`, body, contentType: ct, serverCpuMs: many.cpuMs } },
+        ]
+        for (const t of targets) await warm(t.spec, 2)
+        const res = await interleave(targets, 64, DURATION_S)
+        const [c, s1, sN] = res
+        for (const x of res) {
+          r.rows.push({
+            variant: x.name,
+            reqPerSec: round(x.reqPerSec, 0),
+            vsCeiling: round(x.reqPerSec / c!.reqPerSec, 3),
+            p50Ms: round(x.p50Ms),
+            p99Ms: round(x.p99Ms),
+            cpuUsPerReq: round(x.cpuUsPerReq, 0),
+            serverCores: round(x.serverCores, 2),
+            errors: x.errors + x.timeouts + x.non2xx,
+          })
+        }
+        r.notes.push(`${label}: one per core gives ${round(sN!.reqPerSec / s1!.reqPerSec, 2)}x the req/s of one process`)
+      }
+      r.settings = {
+        ...r.settings,
+        readyMsOne: round(one.readyMs, 0),
+        readyMsPerCore: round(many.readyMs, 0),
+        rssMbOne: round(one.rssMb(), 0),
+        rssMbPerCore: round(many.rssMb(), 0),
+      }
+    } finally {
+      await ceiling.stop()
+      await one.stop()
+      await many.stop()
+    }
+  })
+}
+
+if (isMain(import.meta.url)) await run()
