@@ -203,12 +203,9 @@ function chart(points: Sample[]): string {
     if (all.length === 0) {
       return `<text x="${pad.l}" y="${top + H / 2}" font-size="14">${title}: no data (series missing)</text>`
     }
-    let lo = Math.min(...all)
-    let hi = Math.max(...all)
-    // A flat line sits mid-panel with a visible range around it, not stretched over a tiny one.
-    const span = Math.max(hi - lo, Math.abs(hi) * 0.2, 1)
-    lo = Math.max(0, (lo + hi) / 2 - span)
-    hi = lo + 2 * span
+    // From zero: a flat line looks flat, and a small wobble is not blown up into a slope.
+    const lo = 0
+    const hi = Math.max(...all) * 1.25 + 1
     const y = (v: number) => top + pad.t + (1 - (v - lo) / (hi - lo)) * (H - pad.t - pad.b)
     const out: string[] = [`<text x="${pad.l}" y="${top + 18}" font-size="14" font-weight="bold">${title}</text>`]
     for (let i = 0; i <= 4; i++) {

@@ -9,8 +9,8 @@ export interface ServerProcess {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
-/** Runs `tsx src/main.ts` with env; resolves when it listens, rejects if it exits first or takes over 60 s. */
-export async function startServer(env: Record<string, string>, args: string[] = []): Promise<ServerProcess> {
+/** Spawns `node --import tsx src/main.ts` on port 0 with env, collecting stdout and stderr together. */
+function spawnServer(env: Record<string, string>, args: string[]): Omit<ServerProcess, 'url'> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -19,35 +19,35 @@ export async function startServer(env: Record<string, string>, args: string[] = 
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()))
   child.stderr!.on('data', (b: Buffer) => (out += b.toString()))
   const exit = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }))
+  return { child, output: () => out, exit }
+}
+
+/** Starts the server; resolves when it listens, rejects if it exits first or takes over 60 s. */
+export async function startServer(env: Record<string, string>, args: string[] = []): Promise<ServerProcess> {
+  const server = spawnServer(env, args)
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not listen within 60 s:\n${out}`)), 60_000)
+    const timer = setTimeout(() => reject(new Error(`server did not listen within 60 s:\n${server.output()}`)), 60_000)
     const check = () => {
-      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)
+      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output())
       if (m) {
         clearTimeout(timer)
         resolve(m[1]!)
       }
     }
-    child.stdout!.on('data', check)
-    void exit.then(({ code, signal }) => {
+    server.child.stdout!.on('data', check)
+    void server.exit.then(({ code, signal }) => {
       clearTimeout(timer)
-      reject(new Error(`server exited (code ${code}, signal ${signal}) before listening:\n${out}`))
+      reject(new Error(`server exited (code ${code}, signal ${signal}) before listening:\n${server.output()}`))
     })
   })
-  return { child, url, output: () => out, exit }
+  return { ...server, url }
 }
 
-/** Runs `tsx src/main.ts` expecting it to fail at start; returns its exit code and output. */
+/** Runs the server expecting it to fail at start; returns its exit code and output (killed after 60 s). */
 export async function runFailingServer(env: Record<string, string>, args: string[] = []): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  child.stdout!.on('data', (b: Buffer) => (output += b.toString()))
-  child.stderr!.on('data', (b: Buffer) => (output += b.toString()))
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-  const [code] = await once(child, 'exit')
+  const server = spawnServer(env, args)
+  const timer = setTimeout(() => server.child.kill('SIGKILL'), 60_000)
+  const { code } = await server.exit
   clearTimeout(timer)
-  return { code: code as number | null, output }
+  return { code, output: server.output() }
 }
