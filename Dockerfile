@@ -3,7 +3,7 @@
 #   docker build -t mhe-serve .                        CPU image (the default: the last stage, "runtime")
 #   docker build --target gpu -t mhe-serve:gpu .       NVIDIA GPU image (tfjs-node-gpu, libtensorflow 2.9.1)
 # Both listen on 0.0.0.0:8080, run as uid 1000, serve MHE_MODEL=/models/demo (baked in; mount your own
-# bundles over /models) and report health from /health/ready. See deploy/README-deploy.md.
+# bundles over /models) and report health from /health/ready. See the "Deploy" section of README.md.
 
 ARG NODE_IMAGE=node:20-bookworm
 ARG NODE_SLIM_IMAGE=node:20-bookworm-slim

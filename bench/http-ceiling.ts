@@ -21,8 +21,8 @@ export async function run(): Promise<ScenarioResult> {
     try {
       const body = jsonBody(1, 768)
       const targets = [
-        { name: 'ceiling', spec: { url: `${ceiling.url}/predict`, body, contentType: 'application/json' } },
-        { name: 'predict', spec: { url: `${svc.url}/predict`, body, contentType: 'application/json' } },
+        { name: 'ceiling', spec: { url: `${ceiling.url}/predict`, body, contentType: 'application/json', serverCpuMs: ceiling.cpuMs } },
+        { name: 'predict', spec: { url: `${svc.url}/predict`, body, contentType: 'application/json', serverCpuMs: svc.cpuMs } },
       ]
       for (const t of targets) await warm(t.spec)
       let peakRssMb = svc.rssMb()
@@ -38,6 +38,9 @@ export async function run(): Promise<ScenarioResult> {
           ceilingP99Ms: round(ceil!.p99Ms),
           predictP50Ms: round(pred!.p50Ms),
           predictP99Ms: round(pred!.p99Ms),
+          ceilingCpuUsPerReq: round(ceil!.cpuUsPerReq, 0),
+          predictCpuUsPerReq: round(pred!.cpuUsPerReq, 0),
+          cpuRatio: round(ceil!.cpuUsPerReq / pred!.cpuUsPerReq, 3),
           ceilingErrors: ceil!.errors + ceil!.timeouts + ceil!.non2xx,
           predictErrors: pred!.errors + pred!.timeouts + pred!.non2xx,
         })

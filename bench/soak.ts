@@ -5,7 +5,7 @@
 // mhe_tfjs_tensors) and the process RSS (/proc/PID/status) every few seconds. Writes bench/results/soak.json
 // (the curves and a summary) and bench/results/soak.svg (both curves against predictions).
 
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { benchBundle, binaryBody, jsonBody } from './lib/bundles.js'
 import { startServer } from './lib/server.js'
@@ -17,6 +17,8 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '50' },
     concurrency: { type: 'string', default: '4' },
     'sample-ms': { type: 'string', default: '2000' },
+    // Only redraw bench/results/soak.svg from bench/results/soak.json.
+    redraw: { type: 'boolean', default: false },
   },
 })
 const target = Number(args.predictions)
@@ -35,6 +37,12 @@ interface Sample {
   rssMb: number
   /** V8 heap in use, from the default prom-client series (null if absent). */
   heapUsedMb: number | null
+}
+
+if (args.redraw) {
+  const saved = JSON.parse(await readFile(new URL('results/soak.json', import.meta.url), 'utf8')) as { samples: Sample[] }
+  await writeFile(new URL('results/soak.svg', import.meta.url), chart(saved.samples))
+  process.exit(0)
 }
 
 const bundle = benchBundle(DIM, HEADS)
@@ -177,6 +185,12 @@ const summary = {
     end: last.rssMb,
     max: Math.max(...samples.map((s) => s.rssMb)),
     slopeSecondHalfMbPer100k: r1(slope(secondHalf.map((s) => [s.predictions, s.rssMb]))),
+    // RSS saws with V8's garbage collection: the band per eighth of the run shows whether its floor creeps up.
+    byEighth: Array.from({ length: 8 }, (_, q) => {
+      const w = samples.filter((s) => s.predictions >= (q * predictions) / 8 && s.predictions <= ((q + 1) * predictions) / 8)
+      const r = w.map((s) => s.rssMb)
+      return { fromPredictions: Math.round((q * predictions) / 8), min: r.length ? Math.min(...r) : null, max: r.length ? Math.max(...r) : null }
+    }),
   },
   heapUsedMb: { start: first.heapUsedMb, end: last.heapUsedMb },
   machine: machine(),
@@ -188,6 +202,7 @@ await writeFile(new URL('results/soak.svg', import.meta.url), chart(samples))
 console.log(`soak: ${predictions} predictions in ${requests} requests, ${summary.seconds} s (${summary.predictionsPerSecond}/s), backend ${model.backend}`)
 console.log(`  tfjs tensors: ${tensorSeries.length === 0 ? 'MISSING (no mhe_tfjs_tensors in /metrics)' : `start ${first.tensors}, end ${last.tensors}, min ${summary.tensors.min}, max ${summary.tensors.max}`}`)
 console.log(`  RSS MB: start ${first.rssMb}, after ${afterWarm.predictions} predictions ${afterWarm.rssMb}, end ${last.rssMb}, max ${summary.rssMb.max}, slope over the 2nd half ${summary.rssMb.slopeSecondHalfMbPer100k} MB per 100k predictions`)
+console.log(`  RSS band per eighth of the run (min-max MB): ${summary.rssMb.byEighth.map((b) => `${b.min}-${b.max}`).join(', ')}`)
 console.log(`  bad requests answered 400: ${badAnswered}; unexpected: ${JSON.stringify(summary.unexpected)}; server exit code ${exitCode}`)
 console.log('  wrote bench/results/soak.json and bench/results/soak.svg')
 

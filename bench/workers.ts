@@ -1,11 +1,30 @@
 // Using the machine: one process (MHE_WORKERS=1) against one per core (MHE_WORKERS=0, node:cluster), JSON and
 // binary at concurrency 64, with the single-process HTTP ceiling alongside; start-up time and RSS of each.
 
+import { request } from 'node:http'
 import { availableParallelism } from 'node:os'
 import { startServer } from './lib/server.js'
 import { benchBundle, binaryBody, jsonBody } from './lib/bundles.js'
 import { interleave, warm, type Target } from './lib/compare.js'
 import { DURATION_S, isMain, round, scenario, type ScenarioResult } from './lib/result.js'
+
+/** Polls on fresh connections (the primary deals them out in turn) until `n` distinct x-mhe-worker pids answered. */
+async function allWorkersUp(url: string, n: number): Promise<void> {
+  const seen = new Set<string>()
+  for (let i = 0; i < 3000 && seen.size < n; i++) {
+    const pid = await new Promise<string | undefined>((resolve) => {
+      const req = request(`${url}/health/ready`, { agent: false }, (res) => {
+        res.resume()
+        resolve(res.statusCode === 200 ? (res.headers['x-mhe-worker'] as string | undefined) : undefined)
+      })
+      req.on('error', () => resolve(undefined))
+      req.end()
+    })
+    if (pid !== undefined) seen.add(pid)
+    else await new Promise((res) => setTimeout(res, 20))
+  }
+  if (seen.size < n) throw new Error(`only ${seen.size} of ${n} workers answered`)
+}
 
 export async function run(): Promise<ScenarioResult> {
   return scenario('workers', `Processes: MHE_WORKERS=1 vs one per core (${availableParallelism()}), concurrency 64`, async (r) => {
@@ -15,8 +34,8 @@ export async function run(): Promise<ScenarioResult> {
     const ceiling = await startServer({ argv: ['--import', 'tsx', 'bench/ceiling-server.ts'] })
     const one = await startServer({ env: { ...env, MHE_WORKERS: '1' } })
     const many = await startServer({ env: { ...env, MHE_WORKERS: '0' } })
-    // /health/ready answers as soon as the first worker is up; wait for all before measuring.
-    for (let i = 0; i < 600 && !/all workers listening/.test(many.output()); i++) await new Promise((res) => setTimeout(res, 100))
+    // /health/ready answers as soon as the first worker is up; wait until every worker has answered.
+    await allWorkersUp(many.url, availableParallelism())
     try {
       for (const [label, body, ct] of [
         ['JSON', jsonBody(1, 768), 'application/json'],

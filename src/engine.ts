@@ -111,7 +111,10 @@ export class Engine {
   private async predictInJs(features: Float32Array, n: number, topK: readonly number[], kMax: number): Promise<Candidate[][]> {
     const d = this.manifest.featureDim
     const out = tf.tidy(() => {
-      const perHead = this.headOutputs(tf.tensor2d(features, [n, d], 'float32'))
+      const x = tf.tensor2d(features, [n, d], 'float32')
+      // One [n, Σn_h] output is already the rows we want; separate head outputs are joined.
+      if (this.layout === 'concat') return this.checked(this.run(x)[0]!, n, this.sumHeads, 'all heads')
+      const perHead = this.headOutputs(x)
       return perHead.length === 1 ? perHead[0]! : tf.concat(perHead, 1)
     })
     let rows: Float32Array
@@ -132,9 +135,14 @@ export class Engine {
       const base = i * this.sumHeads
       const lists: HeadList[] = []
       for (let h = 0; h < H; h++) {
-        const row = rows.subarray(base + starts[h]!, base + starts[h]! + heads[h]!)
+        const from = base + starts[h]!
+        const to = from + heads[h]!
         // Logits: log-softmax is a shift, so select on the raw row and shift only the k' picked values.
-        lists.push(probabilities ? topKOf(toLogProbs(row, true), kPrimes[h]!) : shift(topKOf(row, kPrimes[h]!), logSumExp(row)))
+        lists.push(
+          probabilities
+            ? topKOf(toLogProbs(rows.subarray(from, to), true), 0, to - from, kPrimes[h]!)
+            : shift(topKOf(rows, from, to, kPrimes[h]!), logSumExp(rows, from, to)),
+        )
       }
       results[i] = mergeTopK(lists, heads, numLabels, topK[i]!, kMax) ?? exactTopK(
         heads.map((nh, h) => toLogProbs(rows.subarray(base + starts[h]!, base + starts[h]! + nh), probabilities)),
@@ -177,10 +185,8 @@ export class Engine {
 
   /** The model's raw float32 outputs per head [n, n_h] (logits or probabilities), shapes checked; call inside tf.tidy. */
   private headOutputs(x: tf.Tensor2D): tf.Tensor2D[] {
-    // batchSize n: LayersModel.predict otherwise cuts the batch into slices of 32 and concatenates them again.
     const n = x.shape[0]
-    const out = this.model instanceof tf.GraphModel ? this.model.execute(x) : this.model.predict(x, { batchSize: Math.max(n, 1) })
-    const outs = Array.isArray(out) ? out : [out]
+    const outs = this.run(x)
     let perHead: tf.Tensor[]
     if (this.layout === 'split') {
       perHead = outs
@@ -188,13 +194,24 @@ export class Engine {
       const only = outs[0]!
       perHead = this.heads.length === 1 ? [only] : tf.split(only, this.heads as number[], 1)
     }
-    return perHead.map((t, h) => {
-      const nh = this.heads[h]!
-      if (t.rank !== 2 || t.shape[0] !== n || t.shape[1] !== nh) {
-        throw new Error(`model output for head ${h} has shape [${t.shape.join(', ')}], expected [${n}, ${nh}]`)
-      }
-      return (t.dtype === 'float32' ? t : tf.cast(t, 'float32')) as tf.Tensor2D
-    })
+    return perHead.map((t, h) => this.checked(t, n, this.heads[h]!, `head ${h}`))
+  }
+
+  /** The model's outputs for a batch; call inside tf.tidy. */
+  private run(x: tf.Tensor2D): tf.Tensor[] {
+    // LayersModel.execute, not predict: predict re-checks the input and cuts the batch into slices of 32, which
+    // cost ~3x the model's own time on a small batch (bench/README.md, engine section). Both run in inference mode.
+    const m = this.model
+    const out = m instanceof tf.GraphModel ? m.execute(x) : m.execute(x, m.outputs.map((o) => o.name))
+    return Array.isArray(out) ? out : [out]
+  }
+
+  /** Checks an output is [n, width] and makes it float32; call inside tf.tidy. */
+  private checked(t: tf.Tensor, n: number, width: number, what: string): tf.Tensor2D {
+    if (t.rank !== 2 || t.shape[0] !== n || t.shape[1] !== width) {
+      throw new Error(`model output for ${what} has shape [${t.shape.join(', ')}], expected [${n}, ${width}]`)
+    }
+    return (t.dtype === 'float32' ? t : tf.cast(t, 'float32')) as tf.Tensor2D
   }
 
   /** Runs one batch of zeros so kernels and buffers exist before the first request. */
@@ -220,16 +237,17 @@ function toLogProbs(row: Float32Array, probabilities: boolean): Float32Array {
     for (let j = 0; j < row.length; j++) out[j] = Math.log(Math.min(Math.max(row[j]!, MIN_PROB), 1))
     return out
   }
-  const lse = logSumExp(row)
+  const lse = logSumExp(row, 0, row.length)
   for (let j = 0; j < row.length; j++) out[j] = row[j]! - lse
   return out
 }
 
-function logSumExp(row: Float32Array): number {
+/** log Σ exp(v[from..to)), computed stably. Offsets instead of subarray views: no allocation per head. */
+function logSumExp(v: Float32Array, from: number, to: number): number {
   let max = -Infinity
-  for (let j = 0; j < row.length; j++) if (row[j]! > max) max = row[j]!
+  for (let j = from; j < to; j++) if (v[j]! > max) max = v[j]!
   let sum = 0
-  for (let j = 0; j < row.length; j++) sum += Math.exp(row[j]! - max)
+  for (let j = from; j < to; j++) sum += Math.exp(v[j]! - max)
   return max + Math.log(sum)
 }
 
@@ -240,13 +258,13 @@ function shift(list: HeadList, lse: number): HeadList {
   return list
 }
 
-/** The k largest values of `v`, best first; equal values keep the lower index first (as tf.topk does). */
-function topKOf(v: Float32Array, k: number): HeadList {
+/** The k largest of v[from..to), best first, indices relative to `from`; ties keep the lower index first (as tf.topk). */
+function topKOf(v: Float32Array, from: number, to: number, k: number): HeadList {
   const indices = new Int32Array(k)
   const logProbs = new Float32Array(k)
   let count = 0
-  for (let j = 0; j < v.length; j++) {
-    const x = v[j]!
+  for (let j = 0; j < to - from; j++) {
+    const x = v[from + j]!
     if (count === k && !(x > logProbs[k - 1]!)) continue
     let p = count < k ? count++ : k - 1
     while (p > 0 && logProbs[p - 1]! < x) {
