@@ -19,7 +19,7 @@ export async function run(): Promise<ScenarioResult> {
     const backends = ['wasm', 'cpu', ...(tried === 'available' ? ['tensorflow'] : [])]
     if (tried !== 'available') r.notes.push(`tensorflow backend not measured: ${tried}`)
     const engine = new Map(backends.map((name) => [name, measure(b.dir, name, 256, name === 'cpu' ? 5 : 30)]))
-    const servers = await Promise.all(backends.map((name) => startServer({ env: { MHE_MODEL: b.dir, MHE_BACKEND: name } })))
+    const servers = await Promise.all(backends.map((name) => startServer({ env: { MHE_MODEL: b.dir, MHE_BACKEND: name, MHE_WORKERS: '1' } })))
     try {
       const body = jsonBody(1, 768)
       const targets: Target[] = backends.map((name, i) => ({

@@ -19,7 +19,7 @@ export async function run(connections = 64): Promise<ScenarioResult> {
     r.settings = { ...r.settings, bundle: 'd=768, heads 100x100x100, C=10^6', connections, maxBatch: 256, rounds: 2 }
     const servers: Running[] = []
     try {
-      for (const v of VARIANTS) servers.push(await startServer({ env: { MHE_MODEL: b.dir, MHE_BACKEND: 'wasm', ...v.env } }))
+      for (const v of VARIANTS) servers.push(await startServer({ env: { MHE_MODEL: b.dir, MHE_BACKEND: 'wasm', MHE_WORKERS: '1', ...v.env } }))
       const body = jsonBody(1, 768)
       const targets: Target[] = VARIANTS.map((v, i) => ({
         name: v.name,

@@ -15,9 +15,10 @@ export async function run(): Promise<ScenarioResult> {
     const maxDelayMs = 2
     r.settings = { ...r.settings, bundle: 'd=768, heads 100x100x100, C=10^6', backend: 'wasm', maxDelayMs, body: '1 JSON instance, top_k 1', rounds: 2 }
     const ceiling = await startServer({ argv: ['--import', 'tsx', 'bench/ceiling-server.ts'] })
-    const svc = await startServer({ env: { MHE_MODEL: b.dir, MHE_BACKEND: 'wasm', MHE_MAX_DELAY_MS: String(maxDelayMs) } })
+    const svc = await startServer({ env: { MHE_MODEL: b.dir, MHE_BACKEND: 'wasm', MHE_WORKERS: '1', MHE_MAX_DELAY_MS: String(maxDelayMs) } })
     const idleRssMb = svc.rssMb()
     const readyMs = svc.readyMs
+    const readyCpuMs = svc.readyCpuMs
     try {
       const body = jsonBody(1, 768)
       const targets = [
@@ -52,10 +53,10 @@ export async function run(): Promise<ScenarioResult> {
         { name: 'c=64 req/s vs ceiling', target: '>= 0.85x', value: `${ratio}x`, pass: ratio >= 0.85 },
         { name: 'c=64 p99', target: `<= ceiling p99 + ${maxDelayMs} + 5 = ${round(p99Limit)} ms`, value: `${at64.predictP99Ms} ms`, pass: (at64.predictP99Ms as number) <= p99Limit },
         { name: 'c=64 errors', target: '0', value: String(at64.predictErrors), pass: at64.predictErrors === 0 },
-        { name: '10^6-label bundle ready', target: '< 3000 ms', value: `${round(readyMs, 0)} ms`, pass: readyMs < 3000 },
+        { name: '10^6-label bundle ready (spawn to /health/ready 200)', target: '< 3000 ms', value: `${round(readyMs, 0)} ms (${round(readyCpuMs, 0)} ms of CPU)`, pass: readyMs < 3000 },
         { name: '10^6-label bundle RSS (peak under load)', target: '< 300 MB', value: `${round(peakRssMb, 0)} MB`, pass: peakRssMb < 300 },
       )
-      r.settings = { ...r.settings, readyMs: round(readyMs, 0), idleRssMb: round(idleRssMb, 0), peakRssMb: round(peakRssMb, 0) }
+      r.settings = { ...r.settings, readyMs: round(readyMs, 0), readyCpuMs: round(readyCpuMs, 0), idleRssMb: round(idleRssMb, 0), peakRssMb: round(peakRssMb, 0) }
     } finally {
       await ceiling.stop()
       await svc.stop()

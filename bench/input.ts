@@ -10,7 +10,7 @@ export async function run(): Promise<ScenarioResult> {
   return scenario('input', 'Input: binary vs JSON; 1 vs 32 instances per request (d=768, C=10^6)', async (r) => {
     const b = benchBundle(768, [100, 100, 100])
     r.settings = { ...r.settings, bundle: 'd=768, heads 100x100x100, C=10^6', rounds: 2 }
-    const svc = await startServer({ env: { MHE_MODEL: b.dir, MHE_BACKEND: 'wasm' } })
+    const svc = await startServer({ env: { MHE_MODEL: b.dir, MHE_BACKEND: 'wasm', MHE_WORKERS: '1' } })
     try {
       const url = `${svc.url}/predict`
       const cpu = svc.cpuMs

@@ -21,7 +21,7 @@ export async function run(): Promise<ScenarioResult> {
       const s =
         which === 'ceiling'
           ? await startServer({ argv: ['--import', 'tsx', 'bench/ceiling-server.ts'], nodeFlags })
-          : await startServer({ env: { MHE_MODEL: b.dir, MHE_BACKEND: 'wasm' }, nodeFlags })
+          : await startServer({ env: { MHE_MODEL: b.dir, MHE_BACKEND: 'wasm', MHE_WORKERS: '1' }, nodeFlags })
       const res = await load({ url: `${s.url}/predict`, connections: 64, durationS: DURATION_S + 3, body: jsonBody(1, 768), contentType: 'application/json', serverCpuMs: s.cpuMs }, 2)
       await s.stop()
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))

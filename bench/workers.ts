@@ -62,6 +62,14 @@ export async function run(): Promise<ScenarioResult> {
           })
         }
         r.notes.push(`${label}: one per core gives ${round(sN!.reqPerSec / s1!.reqPerSec, 2)}x the req/s of one process`)
+        if (label === 'JSON') {
+          const v = sN!.reqPerSec / c!.reqPerSec
+          r.checks.push(
+            { name: 'c=64 JSON, one worker per core vs the 1-process ceiling', target: '>= 0.85x', value: `${round(v, 3)}x`, pass: v >= 0.85 },
+            { name: 'c=64 JSON, one worker per core: p99', target: `<= ceiling p99 + 2 + 5 = ${round(c!.p99Ms + 7)} ms`, value: `${round(sN!.p99Ms)} ms`, pass: sN!.p99Ms <= c!.p99Ms + 7 },
+            { name: 'c=64 JSON, one worker per core: errors', target: '0', value: String(sN!.errors + sN!.timeouts + sN!.non2xx), pass: sN!.errors + sN!.timeouts + sN!.non2xx === 0 },
+          )
+        }
       }
       r.settings = {
         ...r.settings,

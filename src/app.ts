@@ -99,7 +99,12 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       .send({ statusCode: e.statusCode, code: e.code, error: STATUS_CODES[e.statusCode] ?? 'Error', message: e.message })
   }
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const e = toServiceError(err, config, request.headers['content-type'])
+    let e: ServiceError
+    try {
+      e = toServiceError(err, config, request.headers['content-type'])
+    } catch {
+      e = errors.internal() // describing the error failed: still answer in our shape
+    }
     if (e.code === 'MHE_INTERNAL') request.log.error({ err }, 'request failed')
     void sendError(reply, e)
   })

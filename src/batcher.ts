@@ -83,9 +83,16 @@ export interface BatcherOptions {
   hooks?: BatcherHooks
 }
 
+/** What submit needs of a cancellation signal: an AbortSignal, or anything cheaper with these three members. */
+export interface AbortLike {
+  readonly aborted: boolean
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void
+  removeEventListener(type: 'abort', listener: () => void): void
+}
+
 export interface SubmitOptions {
   /** Aborting it (client left) drops the request's queued instances and rejects with CancelledError. */
-  signal?: AbortSignal
+  signal?: AbortLike
   /** Absolute time on the batcher's clock; past it the request rejects with DeadlineExceededError. */
   deadline?: number
 }
@@ -112,7 +119,7 @@ interface Pending<I, O> {
   readonly outputs: O[]
   readonly queuedAt: number
   readonly deadline: number | undefined
-  readonly signal: AbortSignal | undefined
+  readonly signal: AbortLike | undefined
   readonly resolve: (out: O[]) => void
   readonly reject: (err: unknown) => void
   taken: number // instances already handed to a batch

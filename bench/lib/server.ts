@@ -14,6 +14,8 @@ export interface Running {
   url: string
   /** ms from spawn to /health/ready answering 200. */
   readyMs: number
+  /** CPU time the process (and its workers) used until then: start-up cost without the machine's load. */
+  readyCpuMs: number
   output: () => string
   /** Resident set size of the process and its children (cluster workers), in MB. */
   rssMb: () => number
@@ -105,10 +107,12 @@ export async function startServer(opts: StartOptions = {}): Promise<Running> {
   }
   const readyMs = performance.now() - t0
   const pid = child.pid!
+  const readyCpuMs = treeCpuMs(pid)
   return {
     child,
     url,
     readyMs,
+    readyCpuMs,
     output: () => out,
     rssMb: () => treeRssMb(pid),
     cpuMs: () => treeCpuMs(pid),

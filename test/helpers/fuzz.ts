@@ -34,7 +34,7 @@ export interface FuzzResponse {
 /** What the oracle predicts from the request alone; 'any' where the rules are Fastify's business, not ours. */
 export type Expectation =
   | { kind: 'ok'; n: number; k: number; mayOverflow: boolean }
-  | { kind: 'reject'; status?: number; code?: string; mayOverflow?: boolean }
+  | { kind: 'reject'; status?: number; code?: string }
   | { kind: 'any' }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -112,7 +112,7 @@ export interface QueryParts {
   topK?: string[]
   /** Unknown parameters: must be ignored. */
   extras: [string, string][]
-  /** Raw, unencoded text appended as is: the oracle gives up on it. */
+  /** Raw, unencoded text appended as is (the oracle gives up where parsers may differ: brackets, '+', bad escapes). */
   raw?: string
 }
 
