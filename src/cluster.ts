@@ -2,6 +2,7 @@
 // listens on the same port. The primary relays SIGTERM/SIGINT, restarts a worker that dies, and exits once all drained.
 
 import cluster, { type Worker } from 'node:cluster'
+import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import type { Server } from 'node:http'
 import { pino } from 'pino'
@@ -15,9 +16,30 @@ export const WORKER_HEADER = 'x-mhe-worker'
 const CRASH_WINDOW_MS = 10_000
 const MAX_QUICK_CRASHES = 5
 
-/** Processes to run: MHE_WORKERS, with 0 meaning one per core. */
+/** Processes to run: MHE_WORKERS, with 0 meaning one per core we may use (CPU affinity and cgroup quota). */
 export function workerCount(config: Pick<Config, 'workers'>): number {
-  return config.workers === 0 ? availableParallelism() : config.workers
+  if (config.workers !== 0) return config.workers
+  const quota = cgroupCpuQuota()
+  return Math.max(1, Math.min(availableParallelism(), quota === undefined ? Infinity : Math.ceil(quota)))
+}
+
+/**
+ * Cores allowed by a container's CPU limit (cgroup v2 cpu.max, or v1 cfs quota), undefined when unlimited.
+ * availableParallelism() sees the host's cores, so in a 1-CPU pod on a 64-core node it would say 64.
+ */
+export function cgroupCpuQuota(read: (file: string) => string = (f) => readFileSync(f, 'utf8')): number | undefined {
+  const tryRead = (f: string): string | undefined => {
+    try {
+      return read(f).trim()
+    } catch {
+      return undefined
+    }
+  }
+  const v2 = tryRead('/sys/fs/cgroup/cpu.max')?.split(/\s+/)
+  if (v2 && v2[0] !== undefined && v2[0] !== 'max' && Number(v2[1]) > 0) return Number(v2[0]) / Number(v2[1])
+  const q = Number(tryRead('/sys/fs/cgroup/cpu/cpu.cfs_quota_us'))
+  const p = Number(tryRead('/sys/fs/cgroup/cpu/cpu.cfs_period_us'))
+  return q > 0 && p > 0 ? q / p : undefined
 }
 
 /**
@@ -44,7 +66,7 @@ export function runPrimary(config: Config, n: number): void {
   }
 
   const finish = (): void => {
-    if (Object.keys(cluster.workers ?? {}).length > 0) return
+    if (Object.values(cluster.workers ?? {}).some((w) => w !== undefined && !w.isDead())) return
     log.info({ failed }, 'all workers stopped')
     process.exit(failed ? 1 : 0)
   }

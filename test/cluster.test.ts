@@ -81,3 +81,19 @@ t.test('MHE_WORKERS=2 with a broken bundle: start-up fails with exit 1, no resta
   t.match(output, /labels\.txt/, 'the worker says what is wrong with the bundle')
   t.match(output, /a worker failed to start/)
 })
+
+t.test('one per core (MHE_WORKERS=0) honours a container CPU limit', async (t) => {
+  const { cgroupCpuQuota, workerCount } = await import('../src/cluster.js')
+  const files = (map: Record<string, string>) => (f: string) => {
+    const v = map[f]
+    if (v === undefined) throw new Error('ENOENT')
+    return v
+  }
+  t.equal(cgroupCpuQuota(files({ '/sys/fs/cgroup/cpu.max': '150000 100000\n' })), 1.5, 'cgroup v2 limit')
+  t.equal(cgroupCpuQuota(files({ '/sys/fs/cgroup/cpu.max': 'max 100000\n' })), undefined, 'cgroup v2 unlimited')
+  t.equal(cgroupCpuQuota(files({ '/sys/fs/cgroup/cpu/cpu.cfs_quota_us': '200000', '/sys/fs/cgroup/cpu/cpu.cfs_period_us': '100000' })), 2, 'cgroup v1 limit')
+  t.equal(cgroupCpuQuota(files({ '/sys/fs/cgroup/cpu/cpu.cfs_quota_us': '-1', '/sys/fs/cgroup/cpu/cpu.cfs_period_us': '100000' })), undefined, 'cgroup v1 unlimited')
+  t.equal(cgroupCpuQuota(files({})), undefined, 'no cgroup files')
+  t.equal(workerCount({ workers: 3 }), 3, 'an explicit count is kept')
+  t.ok(workerCount({ workers: 0 }) >= 1, 'one per core is at least one')
+})

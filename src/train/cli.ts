@@ -28,6 +28,8 @@ const HELP = `Usage: npm run train -- [options]
   --common-count N      how many of the first words count as common (39094 = tiers <= 35)
   --label-order O       frequency (word-list order) or grid (heads' classes follow spelling; default)
   --two-edit-share P    share of typo samples with two edits (0.3)
+  --tier-typos T:K,...  typo samples per word per epoch by SCOWL tier (a frequency prior), e.g. 10:8,20:6,35:4,50:2;
+                        overrides --typos-per-word for the tiers listed
   --backend NAME        tfjs backend: wasm (default) or cpu
   --report FILE         also write the run's numbers as JSON
   --no-checkpoint       do not write the bundle after every epoch (with a quick evaluation)
@@ -52,6 +54,7 @@ async function main(): Promise<void> {
       'common-count': { type: 'string', default: '39094' },
       'two-edit-share': { type: 'string', default: '0.3' },
       'label-order': { type: 'string', default: 'grid' },
+      'tier-typos': { type: 'string' },
       backend: { type: 'string', default: 'wasm' },
       report: { type: 'string' },
       'no-checkpoint': { type: 'boolean', default: false },
@@ -69,8 +72,11 @@ async function main(): Promise<void> {
   }
   const maxTier = num('max-tier', a['max-tier']) as Tier
   if (!TIERS.includes(maxTier)) throw new Error(`--max-tier must be one of ${TIERS.join(', ')}, got ${a['max-tier']}`)
-  let { words } = loadWords(maxTier)
-  if (a['num-labels'] !== undefined) words = words.slice(0, num('num-labels', a['num-labels'], 2))
+  let { words, tierOf } = loadWords(maxTier)
+  if (a['num-labels'] !== undefined) {
+    words = words.slice(0, num('num-labels', a['num-labels'], 2))
+    tierOf = tierOf.slice(0, words.length)
+  }
   const C = words.length
   const heads = a.heads !== undefined ? a.heads.split(',').map((s) => num('heads', s, 1)) : balancedHeads(C, num('num-heads', a['num-heads'], 1))
   const features: NgramSettings = { ...DEFAULT_NGRAMS, dim: num('dim', a.dim, 1) }
@@ -81,6 +87,12 @@ async function main(): Promise<void> {
   const perm = labelPermutation(words, heads, order)
   const labels = perm.map((i) => words[i]!)
   const commonIds = perm.flatMap((old, id) => (old < commonCount ? [id] : []))
+  const tierTypos = new Map(
+    (a['tier-typos'] ?? '').split(',').filter(Boolean).map((p) => {
+      const [tier, k] = p.split(':')
+      return [num('tier-typos', tier), num('tier-typos', k)] as const
+    }),
+  )
   const opts = {
     labels,
     features,
@@ -92,6 +104,9 @@ async function main(): Promise<void> {
     seed: num('seed', a.seed),
     typosPerWord: num('typos-per-word', a['typos-per-word']),
     common: new Set(commonIds),
+    ...(tierTypos.size > 0
+      ? { typoCounts: perm.map((old) => tierTypos.get(tierOf[old]!) ?? (old < commonCount ? 2 : 1) * num('typos-per-word', a['typos-per-word'])) }
+      : {}),
     twoEditShare: num('two-edit-share', a['two-edit-share']),
   }
   const backend = await useBackend(a.backend)
@@ -109,6 +124,7 @@ async function main(): Promise<void> {
     commonCount,
     labelOrder: order,
     twoEditShare: opts.twoEditShare,
+    tierTypos: a['tier-typos'],
     backend,
   }
   // Writes the bundle next to the target and swaps it in, so a reader never sees half a bundle.

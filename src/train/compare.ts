@@ -32,23 +32,6 @@ const median = (xs: number[]): number => {
   return s[Math.floor(s.length / 2)]!
 }
 
-/** Median wall time of Engine.predict (top-5) on a batch of 256 featurized words, after a warm-up. */
-async function serveTime(dir: string, x: Float32Array, reps: number): Promise<number> {
-  const bundle = await loadBundle(dir)
-  const engine = await Engine.create(bundle, tf.getBackend())
-  const n = x.length / bundle.manifest.featureDim
-  const k = new Array<number>(n).fill(5)
-  await engine.predict(x, n, k)
-  const times: number[] = []
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now()
-    await engine.predict(x, n, k)
-    times.push(performance.now() - t0)
-  }
-  engine.dispose()
-  return median(times)
-}
-
 async function main(): Promise<void> {
   const { values: a } = parseArgs({
     options: {
@@ -89,6 +72,7 @@ async function main(): Promise<void> {
   const x = featurizeBatch(serveWords, features)
   const tmp = await mkdtemp(join(tmpdir(), 'mhe-compare-'))
   const rows: Row[] = []
+  const dirs: string[] = []
   try {
     for (const { heads, order } of configs) {
       const labels = labelPermutation(words, heads, order).map((i) => words[i]!)
@@ -124,10 +108,26 @@ async function main(): Promise<void> {
       layers.dispose()
       const headParams = run.model.headParams()
       run.model.dispose()
-      const serveMsPer256 = await serveTime(dir, x, Number(a.reps))
-      log(`classifier params ${headParams}, train ${run.seconds.toFixed(0)} s, serve ${serveMsPer256.toFixed(1)} ms / 256`)
-      rows.push({ heads, order, headParams, trainSeconds: run.seconds, serveMsPer256, suite })
+      log(`classifier params ${headParams}, train ${run.seconds.toFixed(0)} s`)
+      rows.push({ heads, order, headParams, trainSeconds: run.seconds, serveMsPer256: 0, suite })
+      dirs.push(dir)
     }
+    // Serving time: every bundle loaded, then timed round-robin so machine noise hits them alike.
+    const engines = await Promise.all(dirs.map(async (d) => Engine.create(await loadBundle(d), tf.getBackend())))
+    const k = new Array<number>(256).fill(5)
+    for (const e of engines) await e.predict(x, 256, k)
+    const times = engines.map(() => [] as number[])
+    for (let r = 0; r < Number(a.reps); r++) {
+      for (const [i, e] of engines.entries()) {
+        const t0 = performance.now()
+        await e.predict(x, 256, k)
+        times[i]!.push(performance.now() - t0)
+      }
+    }
+    engines.forEach((e, i) => {
+      rows[i]!.serveMsPer256 = median(times[i]!)
+      e.dispose()
+    })
   } finally {
     await rm(tmp, { recursive: true, force: true })
   }

@@ -30,6 +30,8 @@ export interface TrainOptions {
   typosPerWord: number
   /** Ids of the commonest words: they get twice the typo samples. */
   common?: ReadonlySet<number>
+  /** Typo samples per epoch for each label id; overrides typosPerWord and common (e.g. more for frequent words). */
+  typoCounts?: readonly number[]
   /** Share of typo samples with two edits (the rest have one). */
   twoEditShare: number
 }
@@ -58,11 +60,17 @@ function shuffle<T>(xs: T[], rng: Rng): void {
 }
 
 /** One epoch's samples: every label once clean plus its typos; [input word, label id]. */
-export function epochSamples(opts: Pick<TrainOptions, 'labels' | 'typosPerWord' | 'common' | 'twoEditShare'>, rng: Rng): [string, number][] {
+type SampleOptions = Pick<TrainOptions, 'labels' | 'typosPerWord' | 'common' | 'typoCounts' | 'twoEditShare'>
+
+/** Typo samples per epoch of label `id`. */
+const typosFor = (o: SampleOptions, id: number): number =>
+  o.typoCounts?.[id] ?? (o.common?.has(id) === true ? 2 * o.typosPerWord : o.typosPerWord)
+
+export function epochSamples(opts: SampleOptions, rng: Rng): [string, number][] {
   const out: [string, number][] = []
   opts.labels.forEach((w, id) => {
     out.push([w, id])
-    const k = opts.common?.has(id) === true ? 2 * opts.typosPerWord : opts.typosPerWord
+    const k = typosFor(opts, id)
     for (let i = 0; i < k; i++) out.push([typo(w, rng, rng() < opts.twoEditShare ? 2 : 1), id])
   })
   shuffle(out, rng)
@@ -80,7 +88,7 @@ export async function train(opts: TrainOptions, hooks: TrainHooks = {}): Promise
   })
   const rng = mulberry32(opts.seed ^ 0x5eed)
   const clean: SparseVector[] = opts.labels.map((w) => featurizeSparse(w, opts.features))
-  const perEpoch = opts.labels.length * (1 + opts.typosPerWord) + (opts.common?.size ?? 0) * opts.typosPerWord
+  const perEpoch = opts.labels.reduce((a, _w, id) => a + 1 + typosFor(opts, id), 0)
   const stepsPerEpoch = Math.ceil(perEpoch / opts.batchSize)
   const totalSteps = stepsPerEpoch * opts.epochs
   const stats: EpochStats[] = []
