@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import * as tf from '@tensorflow/tfjs'
 import { writeBundle } from '../bundle/write.js'
 import type { Manifest } from '../bundle/manifest.js'
+import { mulberry32 } from '../rng.js'
 
 export interface BenchModelOptions {
   dim: number
@@ -72,16 +73,10 @@ export function parseArgs(argv: readonly string[]): BenchModelOptions {
   return { dim, heads, numLabels, seed, name, out: need('out') }
 }
 
-/** Seeded uniform floats in [-scale, scale) (mulberry32). */
+/** Seeded uniform floats in [-scale, scale). */
 function fill(a: Float32Array, seed: number, scale: number): Float32Array {
-  let s = seed >>> 0
-  for (let i = 0; i < a.length; i++) {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    a[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale
-  }
+  const next = mulberry32(seed)
+  for (let i = 0; i < a.length; i++) a[i] = (next() * 2 - 1) * scale
   return a
 }
 

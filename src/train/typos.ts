@@ -1,19 +1,9 @@
 // Seeded generator of human-like misspellings: keyboard-weighted edits plus the phonetic and double-letter
 // errors people make (seperate, recieve, occured), used to make training data and held-out typo sets.
 
-/** Small, fast, seeded PRNG (mulberry32): same seed, same sequence, on every platform. */
-export type Rng = () => number
+import { mulberry32, type Rng } from '../rng.js'
 
-export function mulberry32(seed: number): Rng {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export { mulberry32, type Rng }
 
 export const randInt = (rng: Rng, n: number): number => Math.floor(rng() * n)
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[randInt(rng, xs.length)]!

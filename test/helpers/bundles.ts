@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { writeBundle } from '../../src/bundle/write.js'
 import { MANIFEST_FORMAT, type Manifest } from '../../src/bundle/manifest.js'
+import { mulberry32 } from '../../src/rng.js'
 
 /** Per head: kernel [featureDim, n_h] row-major (Keras layout) and bias [n_h]. */
 export interface HeadWeights {
@@ -35,16 +36,7 @@ export interface MadeBundle {
 }
 
 /** Small seeded PRNG (mulberry32): uniform in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export const rng = mulberry32
 
 export function randomWeights(featureDim: number, heads: readonly number[], seed: number, scale = 1): HeadWeights {
   const r = rng(seed)
