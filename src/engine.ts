@@ -9,9 +9,10 @@ import type { LabelStore } from './labels.js'
 
 // Probabilities are clipped before the log so a 0 becomes a very unlikely label instead of -Infinity.
 const MIN_PROB = 1e-37
-// Up to this many outputs per instance (Σn_h), the whole rows are read and log-softmax + top-k' run in JS: one
-// download beats ~10 small backend kernels per head (MHE heads). Wider models (OHE over 10^5 labels) keep
-// everything on the backend so only k' numbers per head cross. See bench/README.md (engine, before/after).
+// On the in-process backends (wasm, cpu), up to this many outputs per instance (Σn_h), the whole rows are read and
+// log-softmax + top-k' run in JS: one copy beats ~10 small backend kernels per head (MHE heads). Wider models (OHE
+// over 10^5 labels) and the tensorflow backend keep everything on the backend so only k' numbers per head cross.
+// See bench/README.md (engine, before/after).
 export const JS_HEADS_MAX_WIDTH = 4096
 
 export class Engine {
@@ -43,7 +44,10 @@ export class Engine {
    */
   static async create(bundle: Bundle, backend: string, opts: { jsHeadsMaxWidth?: number } = {}): Promise<Engine> {
     await tf.ready()
-    return new Engine(bundle, backend, opts.jsHeadsMaxWidth ?? JS_HEADS_MAX_WIDTH)
+    // On wasm and cpu the outputs already live in this process, so reading them is a copy; a native or GPU
+    // backend (tensorflow) keeps per-head top-k' on the device so only k' numbers per head cross.
+    const inProcess = backend === 'wasm' || backend === 'cpu'
+    return new Engine(bundle, backend, opts.jsHeadsMaxWidth ?? (inProcess ? JS_HEADS_MAX_WIDTH : 0))
   }
 
   /**
