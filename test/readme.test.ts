@@ -26,3 +26,22 @@ t.test('every setting is in the configuration table with its flag and default', 
 t.test('every error code is documented', async (t) => {
   for (const code of Object.keys(ERROR_CODES)) t.match(readme, `| \`${code}\` |`, code)
 })
+
+t.test('the README example request, run against the demo bundle, gives the answer it shows', async (t) => {
+  const { execFileSync } = await import('node:child_process')
+  const { buildApp } = await import('../src/app.js')
+  const { loadConfig } = await import('../src/config.js')
+  const cmd = /npx tsx scripts\/demo-request\.ts (.*) > request\.json/.exec(readme)
+  t.ok(cmd, 'README shows the request command')
+  const body = execFileSync(process.execPath, ['--import', 'tsx', 'scripts/demo-request.ts', ...cmd![1]!.split(/\s+/).filter((w) => !w.startsWith('#'))], { encoding: 'utf8' })
+  const shownAnswer = /```json\n(\{"model":"demo"[\s\S]*?)\n```/.exec(readme)
+  t.ok(shownAnswer, 'README shows the answer')
+  const shown = JSON.parse(shownAnswer![1]!.replace(/\n/g, '')) as { predictions: { top_k: { label: string; label_id: number; score: number }[] }[] }
+  const app = await buildApp(loadConfig({ MHE_BACKEND: 'wasm', LOG_LEVEL: 'silent' }))
+  t.teardown(() => app.close())
+  const res = await app.inject({ method: 'POST', url: '/predict', headers: { 'content-type': 'application/json' }, payload: body })
+  t.equal(res.statusCode, 200)
+  const got = res.json() as typeof shown
+  t.same(got.predictions[0]!.top_k.map((c) => [c.label_id, c.label]), shown.predictions[0]!.top_k.map((c) => [c.label_id, c.label]), 'same labels as the README shows (retrained? update the README example)')
+  got.predictions[0]!.top_k.forEach((c, i) => t.ok(Math.abs(c.score - shown.predictions[0]!.top_k[i]!.score) < 1e-4, 'same scores'))
+})
