@@ -28,8 +28,6 @@ declare module 'fastify' {
 export interface BuildOptions {
   /** Fastify logger setting; defaults to pino at config.logLevel. */
   logger?: FastifyServerOptions['logger']
-  /** An already created service (tests share one model across apps). */
-  service?: Service
 }
 
 export const OPENAPI_INFO = {
@@ -146,7 +144,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
-  const service = opts.service ?? (await Service.create(config, app.log, metrics.hooks))
+  const service = await Service.create(config, app.log, metrics.hooks)
   metrics.bindService(service)
   app.decorate('mhe', service)
   app.decorate('metrics', metrics)
@@ -161,8 +159,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     if (auth && config.metricsAuth) scope.addHook('onRequest', auth)
     await scope.register(metricsRoutes, { metrics })
   })
-  // A service handed in belongs to the caller; one made here is drained and freed with the app.
-  if (!opts.service) app.addHook('onClose', async () => service.close())
+  // After the requests in flight are answered: drain the batcher, free the model.
+  app.addHook('onClose', async () => service.close())
   await app.ready()
   return app
 }
