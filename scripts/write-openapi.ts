@@ -5,6 +5,7 @@ import { clientTypes } from './client-types.js'
 
 const doc = await generateOpenApi()
 const json = JSON.stringify(doc, null, 2) + '\n'
-await writeFile('openapi/openapi.json', json)
+// The types first: openapi.json is then the newest of the two, as the document they are generated from.
 await writeFile('src/client/openapi-types.ts', await clientTypes(json))
+await writeFile('openapi/openapi.json', json)
 process.stdout.write('wrote openapi/openapi.json and src/client/openapi-types.ts\n')
