@@ -6,6 +6,7 @@ import { selectBackend, type BackendName } from '../src/backend.js'
 import { loadBundle } from '../src/bundle/load.js'
 import { Engine } from '../src/engine.js'
 import { features } from './lib/bundles.js'
+import { median } from '../src/stats.js'
 
 const [dir, backendName, batchArg, repsArg, ...flags] = process.argv.slice(2)
 const quiet = { info: () => {}, warn: () => {} }
@@ -31,7 +32,6 @@ for (let i = 0; i < reps; i++) {
   const c = process.cpuUsage(c0)
   cpu.push((c.user + c.system) / 1000)
 }
-const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)]!
 const sum = bundle.manifest.heads.reduce((a, h) => a + h, 0)
 process.stdout.write(
   JSON.stringify({

@@ -17,6 +17,7 @@ import { labelPermutation, type LabelOrder } from './order.js'
 import { balancedHeads, train } from './train.js'
 import { typo, mulberry32, randInt } from './typos.js'
 import { loadWords } from './words.js'
+import { median } from '../stats.js'
 
 interface Row {
   heads: number[]
@@ -25,11 +26,6 @@ interface Row {
   trainSeconds: number
   serveMsPer256: number
   suite: SuiteResult
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
 }
 
 async function main(): Promise<void> {

@@ -15,6 +15,7 @@ import { DEFAULT_NGRAMS, featurizeBatch } from '../features/ngrams.js'
 import { useBackend } from './suite.js'
 import { balancedHeads } from './train.js'
 import { loadWords } from './words.js'
+import { median } from '../stats.js'
 
 async function main(): Promise<void> {
   const { values: a } = parseArgs({
@@ -67,7 +68,6 @@ async function main(): Promise<void> {
   } finally {
     await rm(tmp, { recursive: true, force: true })
   }
-  const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)]!
   process.stdout.write(
     `C = ${C}, backbone sparse ${DEFAULT_NGRAMS.dim} -> ${hidden} ReLU, batch ${n}, top-5, backend ${backend}, median of ${a.reps} (round-robin)\n\n` +
       '| heads | classifier params | ms / batch | min ms |\n| --- | ---: | ---: | ---: |\n' +
