@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os'
 import type { Server } from 'node:http'
 import { pino } from 'pino'
 import type { Config } from './config.js'
+import { shutdownBudgetMs } from './shutdown.js'
 
 /** Message the primary sends a worker to drain and exit (IPC, so a worker never counts it as a second signal). */
 const STOP = 'mhe:stop'
@@ -98,17 +99,21 @@ export function runPrimary(config: Config, n: number): void {
     fork()
   })
 
+  const killAll = (): never => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL')
+    process.exit(1)
+  }
+
   const stopAll = (): void => {
     if (stopping) return
     stopping = true
     // Workers still starting get the message when they listen (above).
     for (const w of listening) if (w.isConnected()) w.send(STOP)
     // Workers have their own grace timers; this only catches one that hangs past them.
-    const cap = config.drainDelayMs + config.keepAliveTimeoutMs + config.shutdownGraceMs + 5000
+    const cap = shutdownBudgetMs(config) + 5000
     setTimeout(() => {
       log.error({ capMs: cap }, 'workers did not stop in time; killing them')
-      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL')
-      process.exit(1)
+      killAll()
     }, cap).unref()
     finish()
   }
@@ -116,8 +121,7 @@ export function runPrimary(config: Config, n: number): void {
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
       log.warn({ signal }, 'second signal, killing workers')
-      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL')
-      process.exit(1)
+      killAll()
     }
     log.info({ signal }, 'stopping workers')
     stopAll()

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { loadConfig, ConfigError, type Config } from './config.js'
 import { BundleError } from './errors.js'
 import { MANIFEST_FILE } from './bundle/manifest.js'
-import { drainAndClose } from './shutdown.js'
+import { drainAndClose, shutdownBudgetMs } from './shutdown.js'
 import { joinCluster, runPrimary, workerCount } from './cluster.js'
 
 function fail(message: string): never {
@@ -55,9 +55,9 @@ async function main(): Promise<void> {
     const timer = setTimeout(() => {
       app.log.error({ graceMs: config.shutdownGraceMs }, 'grace period over, exiting with work unfinished')
       process.exit(1)
-    }, config.drainDelayMs + config.keepAliveTimeoutMs + 1000 + config.shutdownGraceMs)
+    }, shutdownBudgetMs(config))
     timer.unref()
-    drainAndClose(app, config.drainDelayMs, config.keepAliveTimeoutMs).then(
+    drainAndClose(app, config).then(
       () => {
         app.log.info('stopped')
         process.exit(0)

@@ -8,6 +8,15 @@
 import { Server as NetServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
+import type { Config } from './config.js'
+
+type ShutdownTimes = Pick<Config, 'drainDelayMs' | 'keepAliveTimeoutMs' | 'shutdownGraceMs'>
+
+/** How long step 2 waits for open connections: past the keep-alive timeout clients were told, they close. */
+const connectionsCapMs = (c: Pick<Config, 'keepAliveTimeoutMs'>): number => c.keepAliveTimeoutMs + 1000
+
+/** The longest a clean stop may take; past it the process gives up on unfinished work. */
+export const shutdownBudgetMs = (c: ShutdownTimes): number => c.drainDelayMs + connectionsCapMs(c) + c.shutdownGraceMs
 
 /** Resolves when every connection has ended, or after `capMs`. */
 function stopAccepting(app: FastifyInstance, capMs: number): Promise<void> {
@@ -22,10 +31,10 @@ function stopAccepting(app: FastifyInstance, capMs: number): Promise<void> {
   })
 }
 
-export async function drainAndClose(app: FastifyInstance, delayMs: number, keepAliveTimeoutMs: number): Promise<void> {
+export async function drainAndClose(app: FastifyInstance, c: ShutdownTimes): Promise<void> {
   app.mhe.state = 'draining'
-  await sleep(delayMs)
+  await sleep(c.drainDelayMs)
   app.mhe.state = 'closing'
-  await stopAccepting(app, keepAliveTimeoutMs + 1000)
+  await stopAccepting(app, connectionsCapMs(c))
   await app.close()
 }
