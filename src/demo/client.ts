@@ -23,6 +23,12 @@ export interface DemoOptions {
   fetch?: typeof globalThis.fetch
 }
 
+/** The featurizer settings a bundle's mhe.json records. */
+export async function bundleNgramSettings(modelDir: string): Promise<NgramSettings> {
+  const manifest = JSON.parse(await readFile(join(modelDir, 'mhe.json'), 'utf8')) as { features?: unknown }
+  return parseNgramSettings(manifest.features)
+}
+
 function describe(err: unknown): string {
   if (typeof err === 'object' && err !== null && 'message' in err) return String((err as { message: unknown }).message)
   return JSON.stringify(err)
@@ -41,8 +47,7 @@ export async function correct(words: readonly string[], o: DemoOptions): Promise
   if (meta.data.features !== undefined) {
     settings = parseNgramSettings(meta.data.features)
   } else if (o.modelDir !== undefined) {
-    const manifest = JSON.parse(await readFile(join(o.modelDir, 'mhe.json'), 'utf8')) as { features?: unknown }
-    settings = parseNgramSettings(manifest.features)
+    settings = await bundleNgramSettings(o.modelDir)
   } else {
     throw new Error(`GET ${o.url}/model has no "features" and no bundle folder was given to read them from`)
   }
