@@ -3,7 +3,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.tap/**', 'coverage/**', 'test/fixtures/**', 'bench/results/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.tap/**', 'coverage/**', 'test/fixtures/**', 'bench/results/**', '.ab/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -70,7 +70,7 @@ if (args.inject) {
 }
 
 await send({ family: 'warm', path: '/predict', contentType: 'application/json', payload: Buffer.from(`{"instances":[[${new Array(target.featureDim).fill(0).join(',')}]]}`) })
-const tensorsBefore = numTensors()
+const tensorsBefore = numTensors(app)
 const byStatus = new Map<number, number>()
 const byFamily = new Map<string, number>()
 const failures = new Map<string, { count: number; smallest: FuzzRequest; detail: string }>()
@@ -115,7 +115,7 @@ for (let chunk = 0; chunk * CHUNK < runs; chunk++) {
 }
 const seconds = (performance.now() - t0) / 1000
 const ready = (await app.inject('/health/ready')).statusCode
-const tensorsAfter = numTensors()
+const tensorsAfter = numTensors(app)
 
 const summary = {
   at: new Date().toISOString(),

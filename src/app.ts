@@ -45,6 +45,7 @@ const SECURITY_HEADERS = {
   'cross-origin-resource-policy': 'same-origin',
   'cache-control': 'no-store',
 }
+const SECURITY_HEADER_LIST = Object.entries(SECURITY_HEADERS)
 
 /** Maps any error that reaches Fastify's error handler to our error shape with a stable code. */
 function toServiceError(err: FastifyError, config: Config, contentType: string | undefined): ServiceError {
@@ -109,14 +110,17 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   app.setNotFoundHandler((request, reply) => {
     void sendError(reply, new ServiceError('MHE_NOT_FOUND', 404, `no route ${request.method} ${request.url.split('?')[0]}`))
   })
-  app.addHook('onSend', async (request, reply) => {
+  // Callback-style hooks: an async hook costs a promise per request, and these run on every request.
+  app.addHook('onSend', (request, reply, _payload, done) => {
     reply.header('x-request-id', request.id)
     // Closing: answer, then close the connection, so the client moves to another replica instead of reusing it.
     if (app.mhe?.state === 'closing') reply.header('connection', 'close')
-    for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value)
+    for (const [name, value] of SECURITY_HEADER_LIST) reply.header(name, value)
+    done()
   })
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     metrics.observeRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000)
+    done()
   })
   // Event-loop lag guard: past the limit, answer 503 + Retry-After at once instead of queueing more work.
   if (config.maxEventLoopDelayMs > 0) {

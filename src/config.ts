@@ -25,6 +25,7 @@ export interface Config {
   drainDelayMs: number
   keepAliveTimeoutMs: number
   workers: number
+  engineThread: boolean
   metricsAuth: boolean
   maxEventLoopDelayMs: number
   logLevel: LogLevel
@@ -64,6 +65,7 @@ export const OPTIONS = {
   drainDelayMs: { env: 'MHE_DRAIN_DELAY_MS', flag: 'drain-delay-ms', kind: 'int', min: 0, default: '500', help: 'after SIGTERM, keep serving (not ready, Connection: close) this long before closing the listener' },
   keepAliveTimeoutMs: { env: 'MHE_KEEP_ALIVE_TIMEOUT_MS', flag: 'keep-alive-timeout-ms', kind: 'int', min: 1, default: '5000', help: 'idle keep-alive connections close after this long (told to clients, who close first)' },
   workers: { env: 'MHE_WORKERS', flag: 'workers', kind: 'int', min: 0, default: '1', help: 'server processes sharing the port, each with its own model (0 = one per core, capped by the CPU quota)' },
+  engineThread: { env: 'MHE_ENGINE_THREAD', flag: 'engine-thread', kind: 'bool', default: 'true', help: 'run the model on a worker thread beside the HTTP event loop (false = on the event loop)' },
   metricsAuth: { env: 'MHE_METRICS_AUTH', flag: 'metrics-auth', kind: 'bool', default: 'false', help: 'require the MHE_API_KEYS bearer token on /metrics too' },
   maxEventLoopDelayMs: { env: 'MHE_MAX_EVENT_LOOP_DELAY_MS', flag: 'max-event-loop-delay-ms', kind: 'int', min: 0, default: '1000', help: 'event-loop lag past which requests get 503 + Retry-After (0 = off)' },
   logLevel: { env: 'LOG_LEVEL', flag: 'log-level', kind: 'string', default: 'info', help: 'pino level: fatal, error, warn, info, debug, trace, silent' },

@@ -3,9 +3,8 @@
 
 import * as tf from '@tensorflow/tfjs'
 import { exactTopK, mergeTopK, type Candidate, type HeadList } from './codec.js'
-import type { Bundle, OutputLayout } from './bundle/load.js'
+import type { BundleModel, OutputLayout } from './bundle/load.js'
 import type { Manifest } from './bundle/manifest.js'
-import type { LabelStore } from './labels.js'
 
 // Probabilities are clipped before the log so a 0 becomes a very unlikely label instead of -Infinity.
 const MIN_PROB = 1e-37
@@ -17,7 +16,6 @@ export const JS_HEADS_MAX_WIDTH = 4096
 
 export class Engine {
   readonly manifest: Manifest
-  readonly labels: LabelStore
   readonly backend: string
   private readonly model: tf.LayersModel | tf.GraphModel
   private readonly layout: OutputLayout
@@ -27,9 +25,8 @@ export class Engine {
   private readonly hasInvalidIds: boolean
   private disposed = false
 
-  private constructor(bundle: Bundle, backend: string, private readonly jsHeadsMaxWidth: number) {
+  private constructor(bundle: BundleModel, backend: string, private readonly jsHeadsMaxWidth: number) {
     this.manifest = bundle.manifest
-    this.labels = bundle.labels
     this.backend = backend
     this.model = bundle.model
     this.layout = bundle.layout
@@ -42,7 +39,7 @@ export class Engine {
    * Wraps a loaded bundle; `backend` is the active tfjs backend's name (for reporting). `jsHeadsMaxWidth`
    * (default JS_HEADS_MAX_WIDTH) picks the path; tests and benches set it to compare the two.
    */
-  static async create(bundle: Bundle, backend: string, opts: { jsHeadsMaxWidth?: number } = {}): Promise<Engine> {
+  static async create(bundle: BundleModel, backend: string, opts: { jsHeadsMaxWidth?: number } = {}): Promise<Engine> {
     await tf.ready()
     // On wasm and cpu the outputs already live in this process, so reading them is a copy; a native or GPU
     // backend (tensorflow) keeps per-head top-k' on the device so only k' numbers per head cross.
@@ -54,7 +51,7 @@ export class Engine {
    * features: n * featureDim float32, row-major; topK[i] = k wanted for instance i.
    * Returns, per instance, its exact top-k valid labels, best first (fewer only if the model has fewer labels).
    */
-  async predict(features: Float32Array, n: number, topK: readonly number[]): Promise<Candidate[][]> {
+  async predict(features: Float32Array, n: number, topK: ArrayLike<number>): Promise<Candidate[][]> {
     if (this.disposed) throw new Error('engine is disposed')
     const d = this.manifest.featureDim
     if (!Number.isInteger(n) || n < 0) throw new Error(`n must be a non-negative integer, got ${n}`)
@@ -112,7 +109,7 @@ export class Engine {
   }
 
   /** Narrow heads: one model call, one download of [n, Σn_h], then per head log-softmax, top-k' and merge in JS. */
-  private async predictInJs(features: Float32Array, n: number, topK: readonly number[], kMax: number): Promise<Candidate[][]> {
+  private async predictInJs(features: Float32Array, n: number, topK: ArrayLike<number>, kMax: number): Promise<Candidate[][]> {
     const d = this.manifest.featureDim
     const out = tf.tidy(() => {
       const x = tf.tensor2d(features, [n, d], 'float32')
@@ -159,7 +156,7 @@ export class Engine {
   }
 
   /** Exact top-k from the full log-probability rows of the instances whose candidates were crowded out by ids >= C. */
-  private async widen(rows: number[], topK: readonly number[], logProbs: tf.Tensor | undefined, results: Candidate[][]) {
+  private async widen(rows: number[], topK: ArrayLike<number>, logProbs: tf.Tensor | undefined, results: Candidate[][]) {
     // With ∏n_h = C every composed id is valid, so mergeTopK cannot come back empty-handed.
     if (logProbs === undefined) throw new Error('internal: top-k merge needs widening but every id is valid')
     const picked = tf.tidy(() => tf.gather(logProbs, tf.tensor1d(rows, 'int32'), 0))

@@ -99,9 +99,12 @@ export const errors = {
 /** A bundle that cannot be served; raised at start-up, naming the file and the mismatch. */
 export class BundleError extends Error {
   readonly file: string
-  constructor(file: string, message: string) {
-    super(`${file}: ${message}`)
+  /** The message without the file name. */
+  readonly detail: string
+  constructor(file: string, detail: string) {
+    super(`${file}: ${detail}`)
     this.name = 'BundleError'
     this.file = file
+    this.detail = detail
   }
 }

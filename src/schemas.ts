@@ -83,7 +83,7 @@ export const ModelInfo = Type.Object(
 )
 
 export const Health = Type.Object(
-  { status: Type.String({ description: 'ok / ready, or starting / draining' }) },
+  { status: Type.String({ description: 'ok / ready, or starting / draining / closing / failed' }) },
   { title: 'Health' },
 )
 

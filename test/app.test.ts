@@ -113,12 +113,12 @@ t.test('bad input: 4xx with a stable code and a message naming what was expected
 t.test('no tensor is leaked across many requests', async (t) => {
   const features = randomFeatures(4, d, 9)
   await app.inject(json({ instances: rows(features, 4), top_k: 3 }))
-  const before = numTensors()
+  const before = numTensors(app)
   for (let i = 0; i < 300; i++) {
     const res = await app.inject(json({ instances: rows(features, 4), top_k: 1 + (i % 30) }))
     if (res.statusCode !== 200) t.fail(`request ${i}: ${res.body}`)
   }
-  t.equal(numTensors(), before)
+  t.equal(numTensors(app), before)
 })
 
 t.test('bearer tokens guard /predict when MHE_API_KEYS is set; health stays open', async (t) => {

@@ -55,7 +55,7 @@ const byStatus = new Map<number, number>()
 
 t.comment(`fuzz seed ${seed} (replay with FUZZ_SEED=${seed})`)
 await app.inject({ method: 'POST', url: '/predict', payload: { instances: [new Array(target.featureDim).fill(0)] } })
-const tensorsBefore = numTensors()
+const tensorsBefore = numTensors(app)
 
 for (const [family, arb] of Object.entries(familyArbs(target))) {
   t.test(`${family} requests`, async (t) => {
@@ -102,7 +102,7 @@ t.test('afterwards: still ready, no tensor leaked by any error path, a valid req
   t.ok(total >= 3000, `${total} cases run`)
   t.ok((byStatus.get(200) ?? 0) > total / 20, 'a fair share of the cases got past validation to the model')
   t.equal((await app.inject('/health/ready')).statusCode, 200)
-  t.equal(numTensors(), tensorsBefore, 'tensor count unchanged')
+  t.equal(numTensors(app), tensorsBefore, 'tensor count unchanged')
   const res = await app.inject({ method: 'POST', url: '/predict', payload: { instances: [new Array(target.featureDim).fill(0.5)], top_k: 3 } })
   t.equal(res.statusCode, 200)
 })

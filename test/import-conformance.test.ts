@@ -51,7 +51,8 @@ t.test('imported PyTorch MHP layers predict exactly what PyTorch computes', asyn
     })
     t.same([res.weight, res.bias, res.manifest.featureDim], ['fc.weight', 'fc.bias', exp.featureDim], `${variant}: found fc.weight + fc.bias (beside the decoy encoder)`)
 
-    const engine = await Engine.create(await loadBundle(out), backend.name)
+    const bundle = await loadBundle(out)
+    const engine = await Engine.create(bundle, backend.name)
     try {
       const got = await engine.predict(features, exp.n, new Array<number>(exp.n).fill(exp.k))
       let idMismatch = 0
@@ -73,7 +74,7 @@ t.test('imported PyTorch MHP layers predict exactly what PyTorch computes', asyn
       t.ok(worstRel <= 1e-5, `${variant}: scores within 1e-5 relative (worst ${worstRel.toExponential(2)})`)
       const invalidTop1 = v.rawArgmaxInvalid.map((i) => got[i]![0]!)
       t.ok(invalidTop1.every((c) => c.id < exp.numLabels), `${variant}: inputs with an argmax id >= C get the best valid id instead`)
-      t.equal(engine.labels.name(got[0]![0]!.id), `label_${String(got[0]![0]!.id).padStart(3, '0')}`, `${variant}: label names line up with ids`)
+      t.equal(bundle.labels.name(got[0]![0]!.id), `label_${String(got[0]![0]!.id).padStart(3, '0')}`, `${variant}: label names line up with ids`)
     } finally {
       engine.dispose()
     }

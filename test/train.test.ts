@@ -139,7 +139,7 @@ t.test('the trainer learns 200 labels with 2 heads in seconds, and saved = serve
   const served = await engine.predict(x, words.length, words.map(() => 5))
   t.same(served.map((c) => c.map((x) => x.id)), inMemory.map((c) => c.map((x) => x.id)), 'served top-5 ids = in-memory top-5 ids')
   served.forEach((c, i) => c.forEach((cand, j) => t.ok(Math.abs(cand.logScore - inMemory[i]![j]!.logScore) < 1e-4, `score ${i}.${j}`)))
-  t.equal(engine.labels.name(served[0]![0]!.id), labels[inMemory[0]![0]!.id])
+  t.equal(bundle.labels.name(served[0]![0]!.id), labels[inMemory[0]![0]!.id])
   t.same(bundle.manifest.features, SMALL, 'featurizer settings travel in mhe.json')
 })
 

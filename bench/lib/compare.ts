@@ -34,6 +34,7 @@ function average(name: string, rs: LoadResult[]): Averaged {
     mbPerSec: mean((r) => r.mbPerSec),
     cpuUsPerReq: mean((r) => r.cpuUsPerReq),
     serverCores: mean((r) => r.serverCores),
+    loadgenCores: mean((r) => r.loadgenCores),
   }
 }
 
@@ -46,7 +47,7 @@ export async function interleave(targets: Target[], connections: number, duratio
       const res = await load({ ...t.spec, connections, durationS })
       runs.get(t.name)!.push(res)
       process.stderr.write(
-        `  ${t.name} c=${connections}: ${res.reqPerSec.toFixed(0)} req/s, p50 ${res.p50Ms} ms, p99 ${res.p99Ms} ms, errors ${res.errors + res.non2xx}, ${res.cpuUsPerReq.toFixed(0)} µs CPU/req, ${res.serverCores.toFixed(2)} cores\n`,
+        `  ${t.name} c=${connections}: ${res.reqPerSec.toFixed(0)} req/s, p50 ${res.p50Ms} ms, p99 ${res.p99Ms} ms, errors ${res.errors + res.non2xx}, ${res.cpuUsPerReq.toFixed(0)} µs CPU/req, ${res.serverCores.toFixed(2)} cores (load generator ${res.loadgenCores.toFixed(2)})\n`,
       )
     }
   }

@@ -32,6 +32,8 @@ export interface LoadResult {
   cpuUsPerReq: number
   /** Server CPU use during the run, in cores (1 = one core busy all the time). */
   serverCores: number
+  /** CPU use of this process (autocannon, the load generator) during the run, in cores. */
+  loadgenCores: number
 }
 
 function run(opts: autocannon.Options): Promise<autocannon.Result> {
@@ -54,7 +56,9 @@ export async function load(spec: LoadSpec, warmUpS = 1): Promise<LoadResult> {
   if (warmUpS > 0) await run({ ...base, duration: warmUpS })
   const cpu0 = spec.serverCpuMs?.() ?? NaN
   const t0 = performance.now()
+  const own0 = process.cpuUsage()
   const r = await run({ ...base, duration: spec.durationS })
+  const own = process.cpuUsage(own0)
   const cpuMs = (spec.serverCpuMs?.() ?? NaN) - cpu0
   const wallMs = performance.now() - t0
   const reqPerSec = r.requests.total / r.duration
@@ -74,5 +78,6 @@ export async function load(spec: LoadSpec, warmUpS = 1): Promise<LoadResult> {
     mbPerSec: r.throughput.average / 1e6,
     cpuUsPerReq: (cpuMs * 1000) / Math.max(1, r.requests.total),
     serverCores: cpuMs / wallMs,
+    loadgenCores: (own.user + own.system) / 1000 / wallMs,
   }
 }

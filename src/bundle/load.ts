@@ -1,22 +1,26 @@
 // Loads a model bundle folder (mhe.json, model.json + weights, labels.txt) and checks that its parts agree.
 // Every inconsistency is a BundleError naming the file and the mismatch, so a bad bundle stops start-up clearly.
 
-import { readFile, stat } from 'node:fs/promises'
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
+import { dirname } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { BundleError } from '../errors.js'
-import { LabelStore } from '../labels.js'
-import { MANIFEST_FILE, parseManifest, type Manifest } from './manifest.js'
+import type { LabelStore } from '../labels.js'
+import { firstLine, inside, parseJson, readBundleFiles, readLabels, readRequired, type BundleFiles } from './files.js'
+import { MANIFEST_FILE, type Manifest } from './manifest.js'
 
 /** How the model's outputs map onto heads: one output per head, or one [batch, Σn_h] output split by the engine. */
 export type OutputLayout = 'split' | 'concat'
 
-export interface Bundle {
+/** A bundle's model and what the engine needs to run it. */
+export interface BundleModel {
   dir: string
   manifest: Manifest
   model: tf.LayersModel | tf.GraphModel
-  labels: LabelStore
   layout: OutputLayout
+}
+
+export interface Bundle extends BundleModel {
+  labels: LabelStore
 }
 
 const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, complex64: 8, uint8: 1, uint16: 2, float16: 2 }
@@ -30,38 +34,6 @@ interface WeightSpec {
 interface WeightGroup {
   paths: string[]
   weights: WeightSpec[]
-}
-
-const isErrno = (err: unknown, code: string): boolean => (err as { code?: string }).code === code
-const firstLine = (err: unknown): string => ((err as Error).message ?? String(err)).split('\n')[0]!
-
-/** Resolves `rel` inside `base`; a path that leaves the bundle folder is an error named after `file`. */
-function inside(bundleDir: string, base: string, rel: string, file: string, what: string): string {
-  if (isAbsolute(rel)) throw new BundleError(file, `${what} ${JSON.stringify(rel)} must be relative to the bundle folder`)
-  const full = resolve(base, rel)
-  const r = relative(bundleDir, full)
-  if (r === '' || r.split(sep)[0] === '..' || isAbsolute(r)) {
-    throw new BundleError(file, `${what} ${JSON.stringify(rel)} points outside the bundle folder ${bundleDir}`)
-  }
-  return full
-}
-
-async function readRequired(file: string, missing: string): Promise<Buffer> {
-  try {
-    return await readFile(file)
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) throw new BundleError(file, missing)
-    if (isErrno(err, 'EISDIR')) throw new BundleError(file, 'is a folder, expected a file')
-    throw new BundleError(file, `cannot be read: ${firstLine(err)}`)
-  }
-}
-
-function parseJson(buf: Buffer, file: string): unknown {
-  try {
-    return JSON.parse(buf.toString('utf8'))
-  } catch (err) {
-    throw new BundleError(file, `is not valid JSON: ${firstLine(err)}`)
-  }
 }
 
 const fmtShape = (shape: readonly (number | null)[] | undefined): string =>
@@ -163,36 +135,16 @@ function checkShapes(
   throw new BundleError(modelFile, `${got}; mhe.json "heads" ${JSON.stringify(heads)} expects ${want}`)
 }
 
-/** Loads and checks the bundle in `dir`. Uses the active tfjs backend for the weights. */
+/** Loads and checks the whole bundle in `dir`. Uses the active tfjs backend for the weights. */
 export async function loadBundle(dir: string): Promise<Bundle> {
-  const bundleDir = resolve(dir)
-  try {
-    const st = await stat(bundleDir)
-    if (!st.isDirectory()) throw new BundleError(bundleDir, 'is not a folder, expected a model bundle folder')
-  } catch (err) {
-    if (err instanceof BundleError) throw err
-    if (isErrno(err, 'ENOENT')) throw new BundleError(bundleDir, `bundle folder not found (expected ${MANIFEST_FILE}, model.json, labels.txt)`)
-    throw new BundleError(bundleDir, `cannot be read: ${firstLine(err)}`)
-  }
-
-  const manifestFile = join(bundleDir, MANIFEST_FILE)
-  const manifest = parseManifest(
-    parseJson(await readRequired(manifestFile, `missing manifest: a bundle folder must contain ${MANIFEST_FILE}`), manifestFile),
-    manifestFile,
-  )
-
-  const modelFile = inside(bundleDir, bundleDir, manifest.model, manifestFile, '"model"')
-  const labelsFile = inside(bundleDir, bundleDir, manifest.labels, manifestFile, '"labels"')
-
+  const files = await readBundleFiles(dir)
   // Labels first: cheap, and a wrong count is the most common mistake.
-  const labels = LabelStore.fromBuffer(
-    await readRequired(labelsFile, `missing label file (named by ${MANIFEST_FILE} "labels")`),
-    labelsFile,
-  )
-  if (labels.size !== manifest.numLabels) {
-    throw new BundleError(labelsFile, `has ${labels.size} labels (lines), ${MANIFEST_FILE} "numLabels" is ${manifest.numLabels}`)
-  }
+  const labels = await readLabels(files)
+  return { ...(await loadModel(files)), labels }
+}
 
+/** Builds the bundle's model and checks its inputs and outputs against the manifest. */
+export async function loadModel({ dir: bundleDir, manifest, modelFile }: BundleFiles): Promise<BundleModel> {
   const modelJson = parseJson(await readRequired(modelFile, `missing model file (named by ${MANIFEST_FILE} "model")`), modelFile)
   if (typeof modelJson !== 'object' || modelJson === null || Array.isArray(modelJson)) {
     throw new BundleError(modelFile, 'expected a TensorFlow.js model.json object')
@@ -244,7 +196,7 @@ export async function loadBundle(dir: string): Promise<Bundle> {
         modelFile,
       )
     }
-    return { dir: bundleDir, manifest, model, labels, layout }
+    return { dir: bundleDir, manifest, model, layout }
   } catch (err) {
     model.dispose()
     if (err instanceof BundleError) throw err

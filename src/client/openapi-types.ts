@@ -124,7 +124,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness probe */
+        /** Liveness probe: 503 once the engine thread has died */
         get: {
             parameters: {
                 query?: never;
@@ -141,7 +141,19 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            /** @description ok / ready, or starting / draining */
+                            /** @description ok / ready, or starting / draining / closing / failed */
+                            status: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description ok / ready, or starting / draining / closing / failed */
                             status: string;
                         };
                     };
@@ -180,7 +192,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            /** @description ok / ready, or starting / draining */
+                            /** @description ok / ready, or starting / draining / closing / failed */
                             status: string;
                         };
                     };
@@ -192,7 +204,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            /** @description ok / ready, or starting / draining */
+                            /** @description ok / ready, or starting / draining / closing / failed */
                             status: string;
                         };
                     };

@@ -1,4 +1,4 @@
-// Liveness (the process answers) and readiness (model loaded, warmed up, not draining).
+// Liveness (the process answers and can still predict) and readiness (model loaded, warmed up, not draining).
 
 import type { FastifyInstance } from 'fastify'
 import { Health } from '../schemas.js'
@@ -8,11 +8,15 @@ export default async function healthRoutes(app: FastifyInstance, opts: { service
   app.get(
     '/health/live',
     {
-      schema: { summary: 'Liveness probe', tags: ['health'], response: { 200: Health } },
+      schema: { summary: 'Liveness probe: 503 once the engine thread has died', tags: ['health'], response: { 200: Health, 503: Health } },
       // A lagging process is still alive: the event-loop guard must not make the orchestrator kill it.
       config: { pressureHandler: () => undefined },
     },
-    async () => ({ status: 'ok' }),
+    async (_request, reply) => {
+      if (opts.service.state !== 'failed') return { status: 'ok' }
+      reply.code(503)
+      return { status: 'failed' }
+    },
   )
   app.get(
     '/health/ready',

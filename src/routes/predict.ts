@@ -19,8 +19,9 @@ function checkFinite(features: Float32Array, d: number, original?: number[][]): 
   }
 }
 
-function fromJson(instances: number[][], d: number): Float32Array {
-  const features = new Float32Array(instances.length * d)
+/** `one` gives a featureDim-long buffer for a one-instance request (recycled: most requests carry one). */
+function fromJson(instances: number[][], d: number, one: () => Float32Array): Float32Array {
+  const features = instances.length === 1 ? one() : new Float32Array(instances.length * d)
   for (let i = 0; i < instances.length; i++) {
     const row = instances[i]!
     if (row.length !== d) throw errors.badInstance(`instance ${i} has ${row.length} values, the model expects ${d}`)
@@ -30,10 +31,10 @@ function fromJson(instances: number[][], d: number): Float32Array {
   return features
 }
 
-function fromBinary(body: Buffer, d: number): Float32Array {
+function fromBinary(body: Buffer, d: number, one: () => Float32Array): Float32Array {
   if (body.length === 0 || body.length % (4 * d) !== 0) throw errors.badBinaryBody(body.length, d)
   // Copy into an aligned buffer: the body's bytes may start at any offset. Wire format is little-endian.
-  const features = new Float32Array(body.length / 4)
+  const features = body.length === 4 * d ? one() : new Float32Array(body.length / 4)
   new Uint8Array(features.buffer).set(body)
   checkFinite(features, d)
   return features
@@ -83,9 +84,10 @@ function toServiceError(err: unknown, config: Config): ServiceError {
 
 export default async function predictRoutes(app: FastifyInstance, opts: { config: Config; service: Service }): Promise<void> {
   const { config, service } = opts
-  const { manifest, labels } = service.engine
+  const { manifest, labels } = service
   const d = manifest.featureDim
   const numLabels = manifest.numLabels
+  const takeBuffer = () => service.instanceBuffers.take()
 
   const toPrediction = (candidates: Candidate[]) => {
     const topK = candidates.map((c) => ({ label_id: c.id, label: labels.name(c.id), score: Math.exp(c.logScore) }))
@@ -119,7 +121,7 @@ export default async function predictRoutes(app: FastifyInstance, opts: { config
       // No Content-Type and no body: Fastify parses nothing and hands over undefined.
       if (request.body === undefined || request.body === null) throw errors.unsupportedMediaType(request.headers['content-type'])
       if (Buffer.isBuffer(request.body)) {
-        features = fromBinary(request.body, d)
+        features = fromBinary(request.body, d, takeBuffer)
         k = parseTopK(query.top_k, config.maxTopK)
       } else {
         const body = request.body as PredictJsonBody
@@ -128,7 +130,7 @@ export default async function predictRoutes(app: FastifyInstance, opts: { config
         // A query top_k is checked even when the body's wins: a bad one is never silently ignored.
         const queryK = parseTopK(query.top_k, config.maxTopK)
         k = body.top_k === undefined ? queryK : parseTopK(body.top_k, config.maxTopK)
-        features = fromJson(body.instances, d)
+        features = fromJson(body.instances, d, takeBuffer)
       }
       // Let go of the parsed body before waiting for the batch. Held across the wait, its arrays (one JS array of
       // featureDim numbers per instance) survive scavenges and get copied and promoted: a GC cost that grows with

@@ -3,7 +3,6 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import * as tf from '@tensorflow/tfjs'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { selectBackend } from '../../src/backend.js'
@@ -36,4 +35,5 @@ export async function testApp(
   return app
 }
 
-export const numTensors = (): number => tf.memory().numTensors
+/** Live tensors of the app's engine (on the engine thread by default: its count as of the last batch). */
+export const numTensors = (app: FastifyInstance): number => app.mhe.engine.numTensors()

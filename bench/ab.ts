@@ -1,0 +1,31 @@
+// Scratch A/B (not part of npm run bench): ceiling vs one or more service builds at one concurrency.
+// Usage: npx tsx bench/ab.ts [c] [distDir[?K=V&K=V]...]   (dist dirs hold src/main.js; default: ./dist)
+import { startServer } from './lib/server.js'
+import { benchBundle, jsonBody } from './lib/bundles.js'
+import { interleave, warm, type Target } from './lib/compare.js'
+import { DURATION_S } from './lib/result.js'
+
+const c = Number(process.argv[2] ?? 64)
+const dists = process.argv.slice(3)
+if (dists.length === 0) dists.push('dist')
+const binary = process.env.AB_BINARY === '1'
+const b = benchBundle(768, [100, 100, 100])
+const nodeFlags = process.env.AB_NODE_FLAGS ? process.env.AB_NODE_FLAGS.split(' ') : []
+const ceiling = await startServer({ argv: ['--import', 'tsx', 'bench/ceiling-server.ts'], nodeFlags })
+const svcs = []
+for (const spec of dists) {
+  const [d, q] = spec.split('?')
+  const extra = Object.fromEntries(new URLSearchParams(q ?? ''))
+  svcs.push(await startServer({ argv: [`${d}/src/main.js`], nodeFlags, env: { MHE_MODEL: b.dir, MHE_BACKEND: 'wasm', MHE_WORKERS: '1', ...extra } }))
+}
+const body = binary ? Buffer.from(new Float32Array(768).map((_, i) => Math.sin(i)).buffer) : jsonBody(1, 768)
+const ct = binary ? 'application/octet-stream' : 'application/json'
+const targets: Target[] = [
+  { name: 'ceiling', spec: { url: `${ceiling.url}/predict`, body: jsonBody(1, 768), contentType: 'application/json', serverCpuMs: ceiling.cpuMs } },
+  ...svcs.map((s, i) => ({ name: dists[i]!, spec: { url: `${s.url}/predict`, body, contentType: ct, serverCpuMs: s.cpuMs } })),
+]
+for (const t of targets) await warm(t.spec)
+const res = await interleave(targets, c, DURATION_S, Number(process.env.AB_ROUNDS ?? 2))
+for (const r of res) console.log(`${r.name.padEnd(20)} ${r.reqPerSec.toFixed(0)} req/s ratio ${(r.reqPerSec / res[0]!.reqPerSec).toFixed(3)} p99 ${r.p99Ms.toFixed(1)} cpu/req ${r.cpuUsPerReq.toFixed(0)} cores ${r.serverCores.toFixed(2)} loadgen ${r.loadgenCores.toFixed(2)}`)
+await ceiling.stop()
+for (const s of svcs) await s.stop()

@@ -1,0 +1,47 @@
+// Entry point of the engine thread (src/engine-thread.ts starts it): picks the tfjs backend, loads the model,
+// warms it up, then runs one batch per 'predict' message. Label names stay on the main thread.
+
+import { parentPort, workerData } from 'node:worker_threads'
+import { selectBackend } from './backend.js'
+import { loadModel } from './bundle/load.js'
+import { readBundleFiles } from './bundle/files.js'
+import { Engine } from './engine.js'
+import { encodeResults } from './engine-wire.js'
+import { BundleError } from './errors.js'
+import type { EngineWorkerData, FromEngine, ToEngine } from './engine-thread.js'
+
+const port = parentPort
+if (!port) throw new Error('engine-worker.ts runs as a worker thread (see engine-thread.ts)')
+const post = (m: FromEngine, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer)
+const { modelDir, backend } = workerData as EngineWorkerData
+
+async function start(): Promise<Engine> {
+  const log = {
+    info: (obj: object, msg: string) => post({ type: 'log', level: 'info', obj, msg }),
+    warn: (obj: object, msg: string) => post({ type: 'log', level: 'warn', obj, msg }),
+  }
+  const choice = await selectBackend(backend, log)
+  const engine = await Engine.create(await loadModel(await readBundleFiles(modelDir)), choice.name)
+  await engine.warmUp()
+  post({ type: 'ready', backend: choice, tensors: engine.numTensors() })
+  return engine
+}
+
+start().then(
+  (engine) => {
+    port.on('message', (m: ToEngine) => {
+      engine.predict(m.features, m.n, m.topK).then(
+        (results) => {
+          const wire = encodeResults(results)
+          const back = [wire.counts.buffer, wire.ids.buffer, wire.logScores.buffer, m.features.buffer] as ArrayBuffer[]
+          post({ type: 'result', id: m.id, ...wire, tensors: engine.numTensors(), features: m.features }, back)
+        },
+        (err: unknown) => post({ type: 'error', id: m.id, message: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
+      )
+    })
+  },
+  (err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err)
+    post(err instanceof BundleError ? { type: 'failed', message, bundleFile: err.file, detail: err.detail } : { type: 'failed', message })
+  },
+)
