@@ -8,8 +8,8 @@ import { DURATION_S, isMain, round, scenario, type ScenarioResult } from './lib/
 
 const VARIANTS: { name: string; env: Record<string, string> }[] = [
   { name: 'MHE_MAX_BATCH=1', env: { MHE_MAX_BATCH: '1', MHE_MAX_DELAY_MS: '0' } },
-  { name: 'dynamic, delay 0 ms', env: { MHE_MAX_DELAY_MS: '0' } },
-  { name: 'dynamic, delay 2 ms (default)', env: { MHE_MAX_DELAY_MS: '2' } },
+  { name: 'dynamic, delay 0 ms (default: one event-loop turn)', env: { MHE_MAX_DELAY_MS: '0' } },
+  { name: 'dynamic, delay 2 ms', env: { MHE_MAX_DELAY_MS: '2' } },
   { name: 'dynamic, delay 5 ms', env: { MHE_MAX_DELAY_MS: '5' } },
 ]
 

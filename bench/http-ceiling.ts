@@ -12,7 +12,7 @@ export const CONCURRENCY = [1, 16, 64, 256]
 export async function run(): Promise<ScenarioResult> {
   return scenario('http-ceiling', 'HTTP ceiling: /predict vs a bare route, one JSON instance, d=768, C=10^6', async (r) => {
     const b = benchBundle(768, [100, 100, 100])
-    const maxDelayMs = 2
+    const maxDelayMs = 0 // the default
     r.settings = { ...r.settings, bundle: 'd=768, heads 100x100x100, C=10^6', backend: 'wasm', maxDelayMs, body: '1 JSON instance, top_k 1', rounds: 2 }
     const ceiling = await startServer({ argv: ['--import', 'tsx', 'bench/ceiling-server.ts'] })
     const svc = await startServer({ env: { MHE_MODEL: b.dir, MHE_BACKEND: 'wasm', MHE_WORKERS: '1', MHE_MAX_DELAY_MS: String(maxDelayMs) } })

@@ -54,7 +54,7 @@ export const OPTIONS = {
   modelDir: { env: 'MHE_MODEL', flag: 'model', kind: 'string', default: 'models/demo', help: 'model bundle folder to serve' },
   backend: { env: 'MHE_BACKEND', flag: 'backend', kind: 'string', default: 'auto', help: 'auto, tensorflow, wasm or cpu' },
   maxBatch: { env: 'MHE_MAX_BATCH', flag: 'max-batch', kind: 'int', min: 1, default: '256', help: 'most instances in one model call' },
-  maxDelayMs: { env: 'MHE_MAX_DELAY_MS', flag: 'max-delay-ms', kind: 'int', min: 0, default: '2', help: 'longest the first queued instance waits for company (ms)' },
+  maxDelayMs: { env: 'MHE_MAX_DELAY_MS', flag: 'max-delay-ms', kind: 'int', min: 0, default: '0', help: 'longest the first queued instance waits for company (ms); 0 = one event-loop turn, so requests already received share the batch' },
   maxQueue: { env: 'MHE_MAX_QUEUE', flag: 'max-queue', kind: 'int', min: 1, default: '4096', help: 'most instances waiting; past it, 503 + Retry-After' },
   maxInstances: { env: 'MHE_MAX_INSTANCES', flag: 'max-instances', kind: 'int', min: 1, default: '1024', help: 'most instances in one request' },
   maxTopK: { env: 'MHE_MAX_TOP_K', flag: 'max-top-k', kind: 'int', min: 1, default: '100', help: 'largest top_k accepted' },

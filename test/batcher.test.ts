@@ -119,13 +119,17 @@ t.test('batches by delay: the timer starts at the first item of the batch', asyn
   t.same(engine.calls[1], [3])
 })
 
-t.test('maxDelayMs 0 runs at once', async (t) => {
-  const { engine, batcher } = setup({ maxBatch: 10, maxDelayMs: 0, maxQueue: 100 })
+t.test('maxDelayMs 0 runs on the next event-loop turn, with everything submitted before it', async (t) => {
+  const { clock, engine, batcher } = setup({ maxBatch: 10, maxDelayMs: 0, maxQueue: 100 })
   const a = track(batcher.submit([7]))
-  t.same(engine.calls, [[7]])
+  const b = track(batcher.submit([8]))
+  t.same(engine.calls, [], 'not inside submit')
+  clock.advance(0)
+  t.same(engine.calls, [[7, 8]], 'one batch for both')
   engine.finish()
   await flush()
   t.same(a.value, ['out:7'])
+  t.same(b.value, ['out:8'])
 })
 
 t.test('one batch at a time; the next fills while one runs and starts when it ends', async (t) => {
@@ -138,6 +142,8 @@ t.test('one batch at a time; the next fills while one runs and starts when it en
   t.equal(batcher.running, 1)
   engine.finish()
   await flush()
+  t.equal(engine.calls.length, 1, 'the waiting item is overdue but waits one turn for company')
+  clock.advance(0)
   t.same(engine.calls, [[1, 2], [3]], 'the waiting item ran as soon as the engine was free')
   batcher.submit([4])
   t.equal(engine.calls.length, 2, 'the engine is busy: [4] waits')
@@ -364,6 +370,7 @@ t.test('a deadline due at the same instant as the batch timer is not run', async
 t.test('a deadline that passes while the request runs still rejects on time', async (t) => {
   const { clock, engine, batcher } = setup({ maxBatch: 2, maxDelayMs: 0, maxQueue: 100 })
   const a = track(batcher.submit([1], { deadline: 50 }))
+  clock.advance(0)
   t.equal(batcher.running, 1)
   clock.advance(50)
   await flush()
