@@ -1,5 +1,7 @@
-// Scratch A/B (not part of npm run bench): ceiling vs one or more service builds at one concurrency.
-// Usage: npx tsx bench/ab.ts [c] [distDir[?K=V&K=V]...]   (dist dirs hold src/main.js; default: ./dist)
+// A/B of builds or settings (not part of npm run bench): the ceiling and one or more service builds, interleaved at
+// one concurrency, one JSON instance per request (AB_BINARY=1: raw float32). How each change of session 2 was judged.
+// Usage: npx tsx bench/ab.ts [c] [distDir[?K=V&K=V]...]   (a dist dir holds src/main.js; default: ./dist)
+// e.g. cp -r dist .ab/old; (change, npm run build); npx tsx bench/ab.ts 64 .ab/old dist 'dist?MHE_MAX_DELAY_MS=2'
 import { startServer } from './lib/server.js'
 import { benchBundle, jsonBody } from './lib/bundles.js'
 import { interleave, warm, type Target } from './lib/compare.js'

@@ -8,12 +8,14 @@ import { interleave, warm } from './lib/compare.js'
 import { DURATION_S, isMain, round, scenario, type ScenarioResult } from './lib/result.js'
 
 export const CONCURRENCY = [1, 16, 64, 256]
+/** Interleaved passes per concurrency (A B B A B A): the two sides of a 2-core machine's scheduling vary run to run. */
+const ROUNDS = 3
 
 export async function run(): Promise<ScenarioResult> {
   return scenario('http-ceiling', 'HTTP ceiling: /predict vs a bare route, one JSON instance, d=768, C=10^6', async (r) => {
     const b = benchBundle(768, [100, 100, 100])
     const maxDelayMs = 0 // the default
-    r.settings = { ...r.settings, bundle: 'd=768, heads 100x100x100, C=10^6', backend: 'wasm', maxDelayMs, body: '1 JSON instance, top_k 1', rounds: 2 }
+    r.settings = { ...r.settings, bundle: 'd=768, heads 100x100x100, C=10^6', backend: 'wasm', maxDelayMs, body: '1 JSON instance, top_k 1', rounds: ROUNDS }
     const ceiling = await startServer({ argv: ['--import', 'tsx', 'bench/ceiling-server.ts'] })
     const svc = await startServer({ env: { MHE_MODEL: b.dir, MHE_BACKEND: 'wasm', MHE_WORKERS: '1', MHE_MAX_DELAY_MS: String(maxDelayMs) } })
     const idleRssMb = svc.rssMb()
@@ -28,7 +30,7 @@ export async function run(): Promise<ScenarioResult> {
       for (const t of targets) await warm(t.spec)
       let peakRssMb = svc.rssMb()
       for (const c of CONCURRENCY) {
-        const [ceil, pred] = await interleave(targets, c, DURATION_S)
+        const [ceil, pred] = await interleave(targets, c, DURATION_S, ROUNDS)
         peakRssMb = Math.max(peakRssMb, svc.rssMb())
         r.rows.push({
           connections: c,
