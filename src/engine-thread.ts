@@ -72,6 +72,7 @@ export class EngineThread {
     this.backendChoice = backend
     worker.on('message', (m: FromEngine) => this.onMessage(m))
     worker.on('error', (err) => this.fail(err))
+    worker.on('messageerror', (err) => this.fail(err)) // an answer that cannot be read: its batch would wait forever
     worker.on('exit', (code) => this.fail(new Error(`the engine thread exited with code ${code}`)))
     worker.unref() // the HTTP server keeps the process alive; the thread is ref'd only while a batch runs
   }
@@ -123,9 +124,9 @@ export class EngineThread {
     const x = features.buffer instanceof ArrayBuffer ? features : features.slice() // a shared buffer cannot move
     const msg: ToEngine = { id, features: x, n, topK: Int32Array.from(topK) }
     return new Promise((resolve, reject) => {
+      this.worker.postMessage(msg, [x.buffer as ArrayBuffer, msg.topK.buffer as ArrayBuffer])
       if (this.waiting.size === 0) this.worker.ref()
       this.waiting.set(id, { resolve, reject })
-      this.worker.postMessage(msg, [x.buffer as ArrayBuffer, msg.topK.buffer as ArrayBuffer])
     })
   }
 
@@ -137,6 +138,9 @@ export class EngineThread {
   async dispose(): Promise<void> {
     if (this.disposed) return
     this.disposed = true
+    const err = new Error('engine is disposed')
+    for (const w of this.waiting.values()) w.reject(err)
+    this.waiting.clear()
     await this.worker.terminate()
   }
 

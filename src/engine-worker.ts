@@ -30,14 +30,15 @@ async function start(): Promise<Engine> {
 start().then(
   (engine) => {
     port.on('message', (m: ToEngine) => {
-      engine.predict(m.features, m.n, m.topK).then(
-        (results) => {
+      engine
+        .predict(m.features, m.n, m.topK)
+        .then((results) => {
           const wire = encodeResults(results)
           const back = [wire.counts.buffer, wire.ids.buffer, wire.logScores.buffer, m.features.buffer] as ArrayBuffer[]
           post({ type: 'result', id: m.id, ...wire, tensors: engine.numTensors(), features: m.features }, back)
-        },
-        (err: unknown) => post({ type: 'error', id: m.id, message: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
-      )
+        })
+        // Any failure, in the model or in sending its answer, fails this batch only; the thread goes on.
+        .catch((err: unknown) => post({ type: 'error', id: m.id, message: err instanceof Error ? (err.stack ?? err.message) : String(err) }))
     })
   },
   (err: unknown) => {

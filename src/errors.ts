@@ -93,6 +93,8 @@ export const errors = {
   }),
   clientClosed: () => new ServiceError('MHE_CLIENT_CLOSED', 499, 'the client closed the connection'),
   notReady: () => new ServiceError('MHE_NOT_READY', 503, 'the model is not ready yet', { 'Retry-After': '1' }),
+  engineFailed: () =>
+    new ServiceError('MHE_NOT_READY', 503, 'the inference engine of this process stopped; retry on another replica', { 'Retry-After': '1' }),
   internal: () => new ServiceError('MHE_INTERNAL', 500, 'internal error, see the server log'),
 }
 

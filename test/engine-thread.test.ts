@@ -81,6 +81,14 @@ t.test('same answers as the in-process engine, to the last bit', async (t) => {
   t.same(await thread.predict(randomFeatures(1, 6, 3), 1, [2]), await inline.predict(randomFeatures(1, 6, 3), 1, [2]), 'and it goes on')
 })
 
+t.test('dispose settles a prediction still in flight', async (t) => {
+  const thread = await startThread()
+  const pending = thread.predict(randomFeatures(64, 6, 5), 64, new Array<number>(64).fill(3))
+  await thread.dispose()
+  await t.rejects(pending, /engine is disposed/)
+  await t.rejects(thread.predict(randomFeatures(1, 6, 5), 1, [1]), /engine is disposed/)
+})
+
 t.test('a bundle the thread cannot load fails start-up with the same BundleError as in-process', async (t) => {
   const broken = await makeHeadsBundle(join(root, 'broken'), { featureDim: 6, heads, numLabels: 100, seed: 1 })
   await rm(join(broken.dir, 'weights.bin'))
@@ -91,7 +99,7 @@ t.test('a bundle the thread cannot load fails start-up with the same BundleError
   t.equal((err as BundleError).file, join(broken.dir, 'weights.bin'))
 })
 
-t.test('a dead engine thread: predictions fail, the service reports failed on both probes', async (t) => {
+t.test('a dead engine thread: 503 + Retry-After on /predict, failed on both probes', async (t) => {
   const app = await testApp(t, made)
   const row = Array.from({ length: 6 }, () => 0.5)
   t.equal((await app.inject({ method: 'POST', url: '/predict', payload: { instances: [row] } })).statusCode, 200)
@@ -99,8 +107,10 @@ t.test('a dead engine thread: predictions fail, the service reports failed on bo
   t.ok(thread instanceof EngineThread, 'the default engine runs on a thread')
   await (thread as unknown as { worker: Worker }).worker.terminate()
   const res = await app.inject({ method: 'POST', url: '/predict', payload: { instances: [row] } })
-  t.equal(res.statusCode, 500)
-  t.equal(res.json().code, 'MHE_INTERNAL')
+  t.equal(res.statusCode, 503, 'retryable elsewhere, not a 500')
+  t.equal(res.json().code, 'MHE_NOT_READY')
+  t.match(res.json().message, /engine of this process stopped/)
+  t.equal(res.headers['retry-after'], '1')
   t.equal(app.mhe.state, 'failed')
   t.equal((await app.inject('/health/live')).statusCode, 503, 'liveness fails: the orchestrator replaces the process')
   t.equal((await app.inject('/health/ready')).statusCode, 503)

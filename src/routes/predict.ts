@@ -73,12 +73,13 @@ class ConnectionClosed implements AbortLike {
 }
 
 /** Maps the batcher's refusals to HTTP errors; anything else is the engine's fault (500). */
-function toServiceError(err: unknown, config: Config): ServiceError {
+function toServiceError(err: unknown, config: Config, service: Service): ServiceError {
   if (err instanceof ServiceError) return err
   if (err instanceof QueueFullError) return errors.queueFull(1)
   if (err instanceof BatcherClosedError) return errors.shuttingDown(1)
   if (err instanceof DeadlineExceededError) return errors.timeout(config.requestTimeoutMs)
   if (err instanceof CancelledError) return errors.clientClosed()
+  if (service.state === 'failed') return errors.engineFailed() // the batch in flight when the engine thread died
   throw err
 }
 
@@ -139,6 +140,7 @@ export default async function predictRoutes(app: FastifyInstance, opts: { config
       const n = features.length / d
       if (n > config.maxInstances) throw errors.tooManyInstances(n, config.maxInstances)
       if (service.state === 'starting') throw errors.notReady()
+      if (service.state === 'failed') throw errors.engineFailed()
       const kEff = Math.min(k, numLabels)
       const items: Instance[] = []
       for (let i = 0; i < n; i++) items.push({ features: features.subarray(i * d, (i + 1) * d), k: kEff })
@@ -155,7 +157,7 @@ export default async function predictRoutes(app: FastifyInstance, opts: { config
           deadline: systemClock.now() + config.requestTimeoutMs,
         })
       } catch (err) {
-        throw toServiceError(err, config)
+        throw toServiceError(err, config, service)
       }
       // Finite features can still overflow float32 inside the model (e.g. 3e38): NaN scores are the input's fault.
       const bad = results.findIndex((cands) => cands.some((c) => Number.isNaN(c.logScore)))
