@@ -53,32 +53,26 @@ function spawn(data: EngineWorkerData): Worker {
 }
 
 export class EngineThread {
-  readonly backendChoice: BackendChoice
   /** Called once if the thread dies; every prediction after that fails. */
   onFailure: ((err: Error) => void) | undefined
   private readonly waiting = new Map<number, Waiting>()
   private seq = 0
-  private tensors = 0
   private failure: Error | undefined
   private disposed = false
 
   private constructor(
     private readonly worker: Worker,
     readonly manifest: Manifest,
-    backend: BackendChoice,
+    readonly backendChoice: BackendChoice,
+    private tensors: number,
     private readonly log: EngineThreadLog,
     private readonly recycle: FloatPool | undefined,
   ) {
-    this.backendChoice = backend
     worker.on('message', (m: FromEngine) => this.onMessage(m))
     worker.on('error', (err) => this.fail(err))
     worker.on('messageerror', (err) => this.fail(err)) // an answer that cannot be read: its batch would wait forever
     worker.on('exit', (code) => this.fail(new Error(`the engine thread exited with code ${code}`)))
     worker.unref() // the HTTP server keeps the process alive; the thread is ref'd only while a batch runs
-  }
-
-  get backend(): string {
-    return this.backendChoice.name
   }
 
   /** Spawns the thread and resolves once its model is loaded and warmed up; rejects with its start-up error. */
@@ -96,11 +90,7 @@ export class EngineThread {
         if (m.type === 'log') opts.log[m.level](m.obj, m.msg)
         if (m.type !== 'ready' && m.type !== 'failed') return
         worker.off('message', onMessage).off('error', onError).off('exit', onExit)
-        if (m.type === 'ready') {
-          const thread = new EngineThread(worker, opts.manifest, m.backend, opts.log, opts.recycle)
-          thread.tensors = m.tensors
-          return resolve(thread)
-        }
+        if (m.type === 'ready') return resolve(new EngineThread(worker, opts.manifest, m.backend, m.tensors, opts.log, opts.recycle))
         void worker.terminate()
         reject(m.bundleFile !== undefined ? new BundleError(m.bundleFile, m.detail ?? m.message) : new Error(m.message))
       }

@@ -62,7 +62,7 @@ t.test('same answers as the in-process engine, to the last bit', async (t) => {
   t.teardown(() => inline.dispose())
   const recycle = new FloatPool(20 * 6, 2)
   const thread = await startThread(made.dir, recycle)
-  t.equal(thread.backend, 'wasm')
+  t.equal(thread.backendChoice.name, 'wasm')
   t.ok(thread.numTensors() > 0, 'the thread reports its tensors from the start')
   const tensors = thread.numTensors()
   for (const n of [1, 3, 20]) {

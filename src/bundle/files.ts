@@ -43,7 +43,6 @@ export function parseJson(buf: Buffer, file: string): unknown {
 export interface BundleFiles {
   dir: string
   manifest: Manifest
-  manifestFile: string
   modelFile: string
   labelsFile: string
 }
@@ -68,7 +67,7 @@ export async function readBundleFiles(dir: string): Promise<BundleFiles> {
 
   const modelFile = inside(bundleDir, bundleDir, manifest.model, manifestFile, '"model"')
   const labelsFile = inside(bundleDir, bundleDir, manifest.labels, manifestFile, '"labels"')
-  return { dir: bundleDir, manifest, manifestFile, modelFile, labelsFile }
+  return { dir: bundleDir, manifest, modelFile, labelsFile }
 }
 
 /** The bundle's label names, checked against the manifest's numLabels. */
