@@ -6,7 +6,7 @@ import { benchBundle, jsonBody } from './lib/bundles.js'
 import { interleave, warm, type Target } from './lib/compare.js'
 import { DURATION_S, isMain, round, scenario, type ScenarioResult } from './lib/result.js'
 import { measure } from './engine.js'
-import { selectBackend } from '../src/backend.js'
+import { selectBackend } from '../src/engine/backend.js'
 
 export async function run(): Promise<ScenarioResult> {
   return scenario('backends', 'Backends: wasm vs cpu (and tensorflow where installed), d=768, C=10^6', async (r) => {

@@ -2,11 +2,11 @@
 //   tsx bench/engine-worker.ts BUNDLE_DIR BACKEND BATCH REPS [--kernel-path]
 // Prints one JSON line: load + warm-up time, ms per batch (wall and CPU), RSS after the runs.
 
-import { selectBackend, type BackendName } from '../src/backend.js'
-import { loadBundle } from '../src/bundle/load.js'
-import { Engine } from '../src/engine.js'
+import { selectBackend, type BackendName } from '../src/engine/backend.js'
+import { loadBundle } from '../src/engine/model-load.js'
+import { Engine } from '../src/engine/engine.js'
 import { features } from './lib/bundles.js'
-import { median } from '../src/stats.js'
+import { median } from '../tools/lib/stats.js'
 
 const [dir, backendName, batchArg, repsArg, ...flags] = process.argv.slice(2)
 const quiet = { info: () => {}, warn: () => {} }

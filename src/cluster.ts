@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os'
 import type { Server } from 'node:http'
 import { pino } from 'pino'
 import type { Config } from './config.js'
-import { shutdownBudgetMs } from './shutdown.js'
+import { shutdownBudgetMs } from './http/drain.js'
 
 /** Message the primary sends a worker to drain and exit (IPC, so a worker never counts it as a second signal). */
 const STOP = 'mhe:stop'

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { loadConfig, ConfigError, type Config } from './config.js'
 import { BundleError } from './errors.js'
 import { MANIFEST_FILE } from './bundle/manifest.js'
-import { drainAndClose, shutdownBudgetMs } from './shutdown.js'
+import { drainAndClose, shutdownBudgetMs } from './http/drain.js'
 import { joinCluster, runPrimary, workerCount } from './cluster.js'
 
 function fail(message: string): never {
@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   const workers = workerCount(config)
   if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers)
   // Loaded here, not at the top: a cluster primary never needs tfjs and Fastify (~75 MB less RSS).
-  const { buildApp } = await import('./app.js')
+  const { buildApp } = await import('./http/app.js')
   const app = await buildApp(config).catch((err: unknown) => {
     if (err instanceof BundleError) fail(`cannot load the model bundle: ${err.message}`)
     fail(`cannot start: ${err instanceof Error ? err.message : String(err)}`)

@@ -29,11 +29,11 @@ t.test('every error code is documented', async (t) => {
 
 t.test('the README example request, run against the demo bundle, gives the answer it shows', async (t) => {
   const { execFileSync } = await import('node:child_process')
-  const { buildApp } = await import('../src/app.js')
+  const { buildApp } = await import('../src/http/app.js')
   const { loadConfig } = await import('../src/config.js')
-  const cmd = /npx tsx scripts\/demo-request\.ts (.*) > request\.json/.exec(readme)
+  const cmd = /npx tsx tools\/demo\/request\.ts (.*) > request\.json/.exec(readme)
   t.ok(cmd, 'README shows the request command')
-  const body = execFileSync(process.execPath, ['--import', 'tsx', 'scripts/demo-request.ts', ...cmd![1]!.split(/\s+/).filter((w) => !w.startsWith('#'))], { encoding: 'utf8' })
+  const body = execFileSync(process.execPath, ['--import', 'tsx', 'tools/demo/request.ts', ...cmd![1]!.split(/\s+/).filter((w) => !w.startsWith('#'))], { encoding: 'utf8' })
   const shownAnswer = /```json\n(\{"model":"demo"[\s\S]*?)\n```/.exec(readme)
   t.ok(shownAnswer, 'README shows the answer')
   const shown = JSON.parse(shownAnswer![1]!.replace(/\n/g, '')) as { predictions: { top_k: { label: string; label_id: number; score: number }[] }[] }

@@ -1,4 +1,4 @@
-// Benchmark bundles, written once into bench/.cache by `npm run bench:model` (src/tools/bench-model.ts) and reused.
+// Benchmark bundles, written once into bench/.cache by `npm run bench:model` (tools/bench-model.ts) and reused.
 
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -18,7 +18,7 @@ export function benchBundle(dim: number, heads: number[], numLabels = heads.redu
   if (!existsSync(join(dir, 'mhe.json'))) {
     const args = ['--dim', String(dim), '--heads', heads.join(','), '--num-labels', String(numLabels), '--out', dir]
     process.stderr.write(`making bundle ${dir}\n`)
-    execFileSync(process.execPath, ['--import', 'tsx', 'src/tools/bench-model.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] })
+    execFileSync(process.execPath, ['--import', 'tsx', 'tools/bench-model.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] })
   }
   return { dir, dim, heads, numLabels }
 }

@@ -1,10 +1,10 @@
 // Reads a bundle folder's manifest and labels and checks them against each other. No tfjs here: the server's main
-// thread needs only this much when the model runs on the engine thread (src/engine-thread.ts).
+// thread needs only this much when the model runs on the engine thread (src/engine/thread-host.ts).
 
 import { readFile, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { BundleError } from '../errors.js'
-import { LabelStore } from '../labels.js'
+import { LabelStore } from './labels.js'
 import { MANIFEST_FILE, parseManifest, type Manifest } from './manifest.js'
 
 export const isErrno = (err: unknown, code: string): boolean => (err as { code?: string }).code === code

@@ -1,12 +1,12 @@
 // Test bundles with KNOWN weights, and a plain-loop reference top-k to check the service against.
-// The reference deliberately shares no code with src/codec.ts or src/engine.ts.
+// The reference deliberately shares no code with src/mhe/codec.ts or src/engine/engine.ts.
 
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
-import { writeBundle } from '../../src/bundle/write.js'
+import { writeBundle } from '../../tools/bundle/write.js'
 import { MANIFEST_FORMAT, type Manifest } from '../../src/bundle/manifest.js'
-import { mulberry32 } from '../../src/rng.js'
+import { mulberry32 } from '../../tools/lib/rng.js'
 
 /** Per head: kernel [featureDim, n_h] row-major (Keras layout) and bias [n_h]. */
 export interface HeadWeights {

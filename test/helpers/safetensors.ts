@@ -1,4 +1,4 @@
-// Builds safetensors files in memory for the importer's tests, written independently of src/import/safetensors.ts.
+// Builds safetensors files in memory for the importer's tests, written independently of tools/import/safetensors.ts.
 
 export interface RawTensor {
   name: string

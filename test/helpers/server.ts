@@ -3,9 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../../src/app.js'
+import { buildApp } from '../../src/http/app.js'
 import { loadConfig } from '../../src/config.js'
-import { selectBackend } from '../../src/backend.js'
+import { selectBackend } from '../../src/engine/backend.js'
 import { makeHeadsBundle, type HeadsBundleOptions, type MadeBundle } from './bundles.js'
 
 const quiet = { info: () => {}, warn: () => {} }

@@ -1,0 +1,72 @@
+// LabelStore: line parsing (LF, CRLF, BOM, final newline), UTF-8, range errors, and memory for a million names.
+import t from 'tap'
+import v8 from 'node:v8'
+import vm from 'node:vm'
+import { LabelStore } from '../../src/bundle/labels.js'
+import { BundleError } from '../../src/errors.js'
+
+const store = (s: string | Uint8Array) => LabelStore.fromBuffer(typeof s === 'string' ? Buffer.from(s, 'utf8') : s, 'labels.txt')
+const names = (ls: LabelStore) => Array.from({ length: ls.size }, (_, i) => ls.name(i))
+
+t.test('one name per line, a final newline optional', async (t) => {
+  t.strictSame(names(store('a\nb\nc\n')), ['a', 'b', 'c'])
+  t.strictSame(names(store('a\nb\nc')), ['a', 'b', 'c'])
+  t.equal(store('').size, 0)
+  t.strictSame(names(store('\n')), [''])
+  t.strictSame(names(store('a\n\nc\n')), ['a', '', 'c'], 'an empty line is an (empty) label, so counts stay honest')
+  t.strictSame(names(store('a\n\n')), ['a', ''], 'only one final newline is forgiven')
+})
+
+t.test('CRLF line ends and a UTF-8 BOM are tolerated', async (t) => {
+  t.strictSame(names(store('a\r\nb\r\n')), ['a', 'b'])
+  t.strictSame(names(store('a\r\nb')), ['a', 'b'])
+  t.strictSame(names(store('\ufeffx\ny\n')), ['x', 'y'])
+  t.strictSame(names(store('a\rb\n')), ['a\rb'], 'a lone CR inside a line is kept')
+})
+
+t.test('multi-byte UTF-8 names decode intact', async (t) => {
+  const list = ['café', '日本語', 'emoji 🚀', 'ß', 'plain']
+  t.strictSame(names(store(list.join('\n') + '\n')), list)
+})
+
+t.test('works on a view into a larger buffer', async (t) => {
+  const big = Buffer.from('XXXXa\nb\nYYYY')
+  t.strictSame(names(store(big.subarray(4, 8))), ['a', 'b'])
+})
+
+t.test('out-of-range or non-integer ids throw RangeError', async (t) => {
+  const ls = store('a\nb\n')
+  for (const id of [-1, 2, 1.5, Number.NaN, Infinity]) t.throws(() => ls.name(id), RangeError, `id ${id}`)
+  t.throws(() => ls.name(2), /label id 2 is out of range: labels\.txt has 2 labels/)
+})
+
+t.test('invalid UTF-8 is a BundleError naming the file and line', async (t) => {
+  const bad = Buffer.concat([Buffer.from('ok\nalso ok\n'), Buffer.from([0x66, 0xff, 0x0a])])
+  t.throws(() => store(bad), BundleError)
+  t.throws(() => store(bad), /labels\.txt: is not valid UTF-8 \(line 3, label id 2\)/)
+})
+
+t.test('a million names stay compact and look up at both ends', async (t) => {
+  v8.setFlagsFromString('--expose-gc')
+  const gc = vm.runInNewContext('gc') as () => void
+  const used = () => {
+    gc()
+    const m = process.memoryUsage()
+    return m.heapUsed + m.external
+  }
+  const N = 1_000_000
+  const before = used()
+  const buf = Buffer.allocUnsafe(N * 16)
+  let len = 0
+  for (let i = 0; i < N; i++) len += buf.write(`label-${i}\n`, len, 'latin1')
+  const ls = LabelStore.fromBuffer(buf.subarray(0, len), 'big.txt')
+  const growth = used() - before
+  t.equal(ls.size, N)
+  t.equal(ls.name(0), 'label-0')
+  t.equal(ls.name(1), 'label-1')
+  t.equal(ls.name(N - 1), `label-${N - 1}`)
+  t.equal(ls.name(543_210), 'label-543210')
+  t.throws(() => ls.name(N), RangeError)
+  t.ok(ls.byteSize < 24 * 2 ** 20, `store holds ${(ls.byteSize / 2 ** 20).toFixed(1)} MB`)
+  t.ok(growth < 40 * 2 ** 20, `heap + external grew ${(growth / 2 ** 20).toFixed(1)} MB for ${N} names`)
+})
