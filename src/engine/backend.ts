@@ -3,8 +3,10 @@
 
 import * as tf from '@tensorflow/tfjs'
 import '@tensorflow/tfjs-backend-wasm'
+import { checkBackend, type BackendRequest } from '../config.js'
+import type { Log } from '../log.js'
 
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu' // 'tensorflow' = tfjs-node-gpu or tfjs-node
+export type BackendName = Exclude<BackendRequest, 'auto'> // 'tensorflow' = tfjs-node-gpu or tfjs-node
 
 export interface BackendAttempt {
   name: string
@@ -19,11 +21,6 @@ export interface BackendChoice {
   tried: BackendAttempt[]
 }
 
-export interface BackendLog {
-  info(o: object, m: string): void
-  warn(o: object, m: string): void
-}
-
 interface Candidate {
   name: string
   /** The npm package that registers the backend, if not built in. */
@@ -36,7 +33,7 @@ const TF_CPU: Candidate = { name: 'tensorflow', pkg: '@tensorflow/tfjs-node', ba
 const WASM: Candidate = { name: 'wasm', backend: 'wasm' }
 const CPU: Candidate = { name: 'cpu', backend: 'cpu' }
 
-const PLANS: Record<BackendName | 'auto', Candidate[]> = {
+const PLANS: Record<BackendRequest, Candidate[]> = {
   auto: [TF_GPU, TF_CPU, WASM, CPU],
   tensorflow: [TF_GPU, TF_CPU],
   wasm: [WASM],
@@ -81,9 +78,8 @@ async function attempt(c: Candidate): Promise<string | undefined> {
  * Activates the requested backend, or for 'auto' the first that works, and logs the choice.
  * An explicit request that cannot be met throws an Error with a one-line message.
  */
-export async function selectBackend(requested: BackendName | 'auto', log: BackendLog): Promise<BackendChoice> {
-  const plan = PLANS[requested]
-  if (plan === undefined) throw new Error(`MHE_BACKEND=${String(requested)}: expected one of auto, tensorflow, wasm, cpu`)
+export async function selectBackend(requested: BackendRequest, log: Pick<Log, 'info' | 'warn'>): Promise<BackendChoice> {
+  const plan = PLANS[checkBackend(requested)]
   const tried: BackendAttempt[] = []
   for (const c of plan) {
     const reason = await attempt(c)

@@ -2,7 +2,7 @@
 // exact merge in JS. Only k' numbers per head per instance cross to JS, except in the rare widening fallback.
 
 import * as tf from '@tensorflow/tfjs'
-import { exactTopK, mergeTopK, type Candidate, type HeadList } from '../mhe/codec.js'
+import { exactTopK, idSpace, mergeTopK, outputWidth, type Candidate, type HeadList } from '../mhe/codec.js'
 import type { BundleModel, OutputLayout } from './model-load.js'
 import type { Manifest } from '../bundle/manifest.js'
 
@@ -21,6 +21,8 @@ export class Engine {
   private readonly layout: OutputLayout
   private readonly heads: readonly number[]
   private readonly sumHeads: number
+  /** ∏n_h: ids the heads compose. */
+  private readonly idSpace: number
   /** ∏n_h > C: composed ids past the end exist and the merge may need the full rows. */
   private readonly hasInvalidIds: boolean
   private disposed = false
@@ -31,8 +33,9 @@ export class Engine {
     this.model = bundle.model
     this.layout = bundle.layout
     this.heads = bundle.manifest.heads
-    this.sumHeads = this.heads.reduce((a, n) => a + n, 0)
-    this.hasInvalidIds = this.heads.reduce((a, n) => a * n, 1) > bundle.manifest.numLabels
+    this.sumHeads = outputWidth(this.heads)
+    this.idSpace = idSpace(this.heads)
+    this.hasInvalidIds = this.idSpace > bundle.manifest.numLabels
   }
 
   /**
@@ -95,7 +98,7 @@ export class Engine {
           lists.push({ indices: idxs.subarray(off, off + k), logProbs: vals.subarray(off, off + k) })
           off += k
         }
-        const merged = mergeTopK(lists, heads, this.manifest.numLabels, topK[i]!, kMax)
+        const merged = mergeTopK(lists, heads, this.manifest.numLabels, topK[i]!, kMax, this.idSpace)
         if (merged === null) retry.push(i)
         else results[i] = merged
       }
@@ -145,7 +148,7 @@ export class Engine {
             : shift(topKOf(rows, from, to, kPrimes[h]!), logSumExp(rows, from, to)),
         )
       }
-      results[i] = mergeTopK(lists, heads, numLabels, topK[i]!, kMax) ?? exactTopK(
+      results[i] = mergeTopK(lists, heads, numLabels, topK[i]!, kMax, this.idSpace) ?? exactTopK(
         heads.map((nh, h) => toLogProbs(rows.subarray(base + starts[h]!, base + starts[h]! + nh), probabilities)),
         heads,
         numLabels,

@@ -7,6 +7,7 @@ import { BundleError } from '../errors.js'
 import type { LabelStore } from '../bundle/labels.js'
 import { firstLine, inside, parseJson, readBundleFiles, readLabels, readRequired, type BundleFiles } from '../bundle/files.js'
 import { MANIFEST_FILE, type Manifest } from '../bundle/manifest.js'
+import { outputWidth } from '../mhe/codec.js'
 
 /** How the model's outputs map onto heads: one output per head, or one [batch, Σn_h] output split by the engine. */
 export type OutputLayout = 'split' | 'concat'
@@ -123,7 +124,7 @@ function checkShapes(
     }
   }
   const lastDims = outputs.map((s) => (s === undefined ? undefined : s.length === 2 ? s[1] : -1))
-  const sum = heads.reduce((a, n) => a + n, 0)
+  const sum = outputWidth(heads)
   const got = `the model has ${outputs.length} output(s) of shape ${outputs.map(fmtShape).join(', ')}`
   const want =
     heads.length === 1

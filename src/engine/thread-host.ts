@@ -10,6 +10,7 @@ import { decodeResults, type WireResults } from './thread-wire.js'
 import { BundleError } from '../errors.js'
 import type { Manifest } from '../bundle/manifest.js'
 import type { FloatPool } from './float-pool.js'
+import type { Log } from '../log.js'
 
 export interface EngineWorkerData {
   modelDir: string
@@ -31,12 +32,6 @@ export type FromEngine =
   | { type: 'failed'; message: string; bundleFile?: string; detail?: string }
   | ({ type: 'result'; id: number; tensors: number; features: Float32Array } & WireResults)
   | { type: 'error'; id: number; message: string }
-
-export interface EngineThreadLog {
-  info(obj: object, msg: string): void
-  warn(obj: object, msg: string): void
-  error(obj: object, msg: string): void
-}
 
 interface Waiting {
   resolve: (r: Candidate[][]) => void
@@ -65,7 +60,7 @@ export class EngineThread {
     readonly manifest: Manifest,
     readonly backendChoice: BackendChoice,
     private tensors: number,
-    private readonly log: EngineThreadLog,
+    private readonly log: Log,
     private readonly recycle: FloatPool | undefined,
   ) {
     worker.on('message', (m: FromEngine) => this.onMessage(m))
@@ -80,7 +75,7 @@ export class EngineThread {
     modelDir: string
     backend: BackendRequest
     manifest: Manifest
-    log: EngineThreadLog
+    log: Log
     /** Where the feature buffers of finished batches go back to. */
     recycle?: FloatPool
   }): Promise<EngineThread> {

@@ -69,5 +69,5 @@ t.test('explicit tensorflow that cannot load throws one clear line', { skip: tfI
 })
 
 t.test('an unknown backend name is refused', async (t) => {
-  await t.rejects(selectBackend('gpu' as 'cpu', recorder()), /MHE_BACKEND=gpu: expected one of auto, tensorflow, wasm, cpu/)
+  await t.rejects(selectBackend('gpu' as 'cpu', recorder()), /MHE_BACKEND must be one of auto, tensorflow, wasm, cpu, got "gpu"/)
 })

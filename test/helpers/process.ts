@@ -1,6 +1,8 @@
-// Starts the real server process (src/main.ts through tsx) and finds its port from the "listening" log line.
+// Starts the real server process (src/main.ts through tsx), finds its port from the "listening" log line and waits
+// until /health/ready says the model is loaded (the server listens first, then loads).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 export interface ServerProcess {
   child: ChildProcess
@@ -22,7 +24,7 @@ function spawnServer(env: Record<string, string>, args: string[]): Omit<ServerPr
   return { child, output: () => out, exit }
 }
 
-/** Starts the server; resolves when it listens, rejects if it exits first or takes over 60 s. */
+/** Starts the server; resolves when it is ready, rejects if it exits first or takes over 60 s. */
 export async function startServer(env: Record<string, string>, args: string[] = []): Promise<ServerProcess> {
   const server = spawnServer(env, args)
   const url = await new Promise<string>((resolve, reject) => {
@@ -40,6 +42,15 @@ export async function startServer(env: Record<string, string>, args: string[] = 
       reject(new Error(`server exited (code ${code}, signal ${signal}) before listening:\n${server.output()}`))
     })
   })
+  // As an orchestrator's readiness probe would: the process answers /health/ready 503 until its model is warm.
+  const exited = server.exit.then(() => true)
+  const giveUp = Date.now() + 60_000
+  for (;;) {
+    const ready = await fetch(`${url}/health/ready`).then((r) => r.ok, () => false)
+    if (ready) break
+    if (await Promise.race([exited, sleep(20).then(() => false)])) throw new Error(`server exited before it was ready:\n${server.output()}`)
+    if (Date.now() > giveUp) throw new Error(`server was not ready within 60 s:\n${server.output()}`)
+  }
   return { ...server, url }
 }
 

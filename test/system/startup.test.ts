@@ -43,6 +43,8 @@ t.test('bad bundles', async (t) => {
     t.match(line, /^mhe-serve: cannot load the model bundle: /, `${name}: one line`)
     t.match(line, message, `${name}: names the cause (${line})`)
     t.notMatch(res.output, /\n\s+at /, `${name}: no stack trace`)
+    const listened = res.output.indexOf('Server listening at')
+    t.ok(listened >= 0 && listened < res.output.indexOf(line), `${name}: it listened first, then found the bundle bad`)
   }
 })
 
