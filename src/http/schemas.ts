@@ -86,6 +86,7 @@ export const Health = Type.Object(
   { title: 'Health' },
 )
 
+export type TopKQuery = Static<typeof TopKQuery>
 export type PredictJsonBody = Static<typeof PredictJsonBody>
 export type PredictResponse = Static<typeof PredictResponse>
 export type ModelInfo = Static<typeof ModelInfo>

@@ -1,6 +1,6 @@
 // POST /predict: JSON or raw float32 instances in, top-k labels with scores out.
 
-import type { FastifyPluginAsyncTypebox, Static } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../errors.js'
 import { systemClock, type AbortLike } from '../../serving/batcher.js'
 import { ErrorBody, PredictJsonBody, PredictResponse, TopKQuery, BinaryBody } from '../schemas.js'
@@ -19,9 +19,11 @@ function checkFinite(features: Float32Array, d: number, original?: number[][]): 
   }
 }
 
-/** `one` gives a featureDim-long buffer for a one-instance request (recycled: most requests carry one). */
-function fromJson(instances: number[][], d: number, one: () => Float32Array): Float32Array {
-  const features = instances.length === 1 ? one() : new Float32Array(instances.length * d)
+/** Recycled featureDim-long buffers for one-instance requests (most requests carry one). */
+type OneInstancePool = Loaded['instanceBuffers']
+
+function fromJson(instances: number[][], d: number, pool: OneInstancePool): Float32Array {
+  const features = instances.length === 1 ? pool.take() : new Float32Array(instances.length * d)
   for (let i = 0; i < instances.length; i++) {
     const row = instances[i]!
     if (row.length !== d) throw errors.badInstance(`instance ${i} has ${row.length} values, the model expects ${d}`)
@@ -31,10 +33,10 @@ function fromJson(instances: number[][], d: number, one: () => Float32Array): Fl
   return features
 }
 
-function fromBinary(body: Buffer, d: number, one: () => Float32Array): Float32Array {
+function fromBinary(body: Buffer, d: number, pool: OneInstancePool): Float32Array {
   if (body.length === 0 || body.length % (4 * d) !== 0) throw errors.badBinaryBody(body.length, d)
   // Copy into an aligned buffer: the body's bytes may start at any offset. Wire format is little-endian.
-  const features = body.length === 4 * d ? one() : new Float32Array(body.length / 4)
+  const features = body.length === 4 * d ? pool.take() : new Float32Array(body.length / 4)
   new Uint8Array(features.buffer).set(body)
   checkFinite(features, d)
   return features
@@ -68,7 +70,7 @@ class ConnectionClosed implements AbortLike {
 /** The request as the schemas type it; the body is JSON or, for application/octet-stream, raw bytes. */
 interface PredictRequest {
   Body: PredictJsonBody | Buffer | undefined
-  Querystring: Static<typeof TopKQuery>
+  Querystring: TopKQuery
 }
 
 const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -108,11 +110,10 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (loaded === undefined) throw service.state === 'failed' ? errors.engineFailed() : errors.notReady()
       const { manifest, labels } = loaded
       const d = manifest.featureDim
-      const takeBuffer = () => loaded.instanceBuffers.take()
       let features: Float32Array
       let k: number
       if (Buffer.isBuffer(body)) {
-        features = fromBinary(body, d, takeBuffer)
+        features = fromBinary(body, d, loaded.instanceBuffers)
         k = parseTopK(query.top_k, config.maxTopK)
       } else {
         if (body.instances.length === 0) throw errors.emptyBatch()
@@ -120,7 +121,7 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
         // A query top_k is checked even when the body's wins: a bad one is never silently ignored.
         const queryK = parseTopK(query.top_k, config.maxTopK)
         k = body.top_k === undefined ? queryK : parseTopK(body.top_k, config.maxTopK)
-        features = fromJson(body.instances, d, takeBuffer)
+        features = fromJson(body.instances, d, loaded.instanceBuffers)
       }
       // Let go of the parsed body before waiting for the batch. Held across the wait, its arrays (one JS array of
       // featureDim numbers per instance) survive scavenges and get copied and promoted: a GC cost that grows with
