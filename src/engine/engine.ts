@@ -1,7 +1,9 @@
 // Inference engine: one model call per batch, per-head log-softmax + top-k' on the tfjs backend, then the codec's
 // exact merge in JS. Only k' numbers per head per instance cross to JS, except in the rare widening fallback.
 
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '@tensorflow/tfjs-core'
+import { GraphModel } from '@tensorflow/tfjs-converter'
+import type { LayersModel } from '@tensorflow/tfjs-layers'
 import { exactTopK, mergeTopK, type Candidate, type HeadList } from '../mhe/codec.js'
 import type { BundleModel, OutputLayout } from './model-load.js'
 import type { Manifest } from '../bundle/manifest.js'
@@ -17,7 +19,7 @@ export const JS_HEADS_MAX_WIDTH = 4096
 export class Engine {
   readonly manifest: Manifest
   readonly backend: string
-  private readonly model: tf.LayersModel | tf.GraphModel
+  private readonly model: LayersModel | GraphModel
   private readonly layout: OutputLayout
   private readonly heads: readonly number[]
   private readonly sumHeads: number
@@ -203,7 +205,7 @@ export class Engine {
     // LayersModel.execute, not predict: predict re-checks the input and cuts the batch into slices of 32, which
     // cost ~3x the model's own time on a small batch (bench/README.md, engine section). Both run in inference mode.
     const m = this.model
-    const out = m instanceof tf.GraphModel ? m.execute(x) : m.execute(x, m.outputs.map((o) => o.name))
+    const out = m instanceof GraphModel ? m.execute(x) : m.execute(x, m.outputs.map((o) => o.name))
     return Array.isArray(out) ? out : [out]
   }
 
