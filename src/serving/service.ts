@@ -4,8 +4,8 @@
 import type { Config } from '../config.js'
 import type { BackendChoice } from '../engine/backend.js'
 import type { Manifest } from '../bundle/manifest.js'
-import { readBundleFiles, readLabels, type BundleFiles } from '../bundle/files.js'
-import { EngineThread } from '../engine/thread-host.js'
+import { readBundleFiles, readLabels } from '../bundle/files.js'
+import { startEngine, type ModelEngine } from '../engine/model-engine.js'
 import type { LabelStore } from '../bundle/labels.js'
 import { Batcher, type BatcherHooks } from './batcher.js'
 import type { Candidate } from '../mhe/codec.js'
@@ -17,14 +17,6 @@ export interface Instance {
   k: number
 }
 
-/** What the batcher needs of an engine: Engine in this thread, or EngineThread in a worker thread. */
-export interface Predictor {
-  readonly manifest: Manifest
-  predict(features: Float32Array, n: number, topK: ArrayLike<number>): Promise<Candidate[][]>
-  numTensors(): number
-  dispose(): void | Promise<void>
-}
-
 /** draining: not ready but serving; closing: no new connections, open ones answered then closed; failed: the engine died. */
 export type ServiceState = 'starting' | 'ready' | 'draining' | 'closing' | 'failed'
 
@@ -34,15 +26,6 @@ export interface ServiceLog {
   error(obj: object, msg: string): void
 }
 
-/** The engine on this thread: tfjs is loaded only here, so a main thread that hands the model to a worker never loads it. */
-async function startInline(config: Config, files: BundleFiles, log: ServiceLog): Promise<{ engine: Predictor; backend: BackendChoice }> {
-  const [{ selectBackend }, { loadModel }, { Engine }] = await Promise.all([import('../engine/backend.js'), import('../engine/model-load.js'), import('../engine/engine.js')])
-  const backend = await selectBackend(config.backend, log)
-  const engine = await Engine.create(await loadModel(files), backend.name)
-  await engine.warmUp()
-  return { engine, backend }
-}
-
 /** Upper bound on the memory kept in recycled one-instance feature buffers. */
 const INSTANCE_POOL_BYTES = 8 * 1024 * 1024
 
@@ -50,7 +33,7 @@ export class Service {
   state: ServiceState = 'starting'
 
   private constructor(
-    readonly engine: Predictor,
+    readonly engine: ModelEngine,
     readonly labels: LabelStore,
     readonly batcher: Batcher<Instance, Candidate[]>,
     readonly backend: BackendChoice,
@@ -68,15 +51,7 @@ export class Service {
     const d = files.manifest.featureDim
     const instanceBuffers = new FloatPool(d, Math.max(16, Math.floor(INSTANCE_POOL_BYTES / (4 * d))))
     const batchBuffers = new FloatPool(config.maxBatch * d, 2)
-    let engine: Predictor
-    let backend: BackendChoice
-    if (config.engineThread) {
-      const thread = await EngineThread.start({ modelDir: files.dir, backend: config.backend, manifest: files.manifest, log, recycle: batchBuffers })
-      engine = thread
-      backend = thread.backendChoice
-    } else {
-      ;({ engine, backend } = await startInline(config, files, log))
-    }
+    const engine = await startEngine({ files, backend: config.backend, thread: config.engineThread, log, recycle: batchBuffers })
     const runBatch = async (items: Instance[]): Promise<Candidate[][]> => {
       const n = items.length
       const buffer = batchBuffers.take()
@@ -87,10 +62,8 @@ export class Service {
         instanceBuffers.give(item.features)
         topK[i] = item.k
       }
-      // The engine thread takes the buffer over and hands it back to batchBuffers with its answer.
-      const results = await engine.predict(buffer.subarray(0, n * d), n, topK)
-      if (!config.engineThread) batchBuffers.give(buffer)
-      return results
+      // The engine takes the buffer over and hands it back to batchBuffers when done.
+      return engine.predict(buffer.subarray(0, n * d), n, topK)
     }
     const batcher = new Batcher(runBatch, {
       maxBatch: config.maxBatch,
@@ -98,17 +71,15 @@ export class Service {
       maxQueue: config.maxQueue,
       hooks,
     })
-    const service = new Service(engine, labels, batcher, backend, instanceBuffers)
-    if (engine instanceof EngineThread) {
-      // Nothing can be predicted any more: fail readiness and liveness so the orchestrator replaces the process.
-      engine.onFailure = () => {
-        service.state = 'failed'
-      }
+    const service = new Service(engine, labels, batcher, engine.backend, instanceBuffers)
+    // Nothing can be predicted any more: fail readiness and liveness so the orchestrator replaces the process.
+    engine.onFailure = () => {
+      service.state = 'failed'
     }
     service.state = 'ready'
     const m = files.manifest
     log.info(
-      { model: m.name, version: m.version, heads: m.heads, numLabels: m.numLabels, featureDim: m.featureDim, backend: backend.name, engineThread: config.engineThread },
+      { model: m.name, version: m.version, heads: m.heads, numLabels: m.numLabels, featureDim: m.featureDim, backend: engine.backend.name, engineThread: config.engineThread },
       'model loaded and warmed up',
     )
     return service
