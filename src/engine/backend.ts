@@ -1,7 +1,9 @@
 // Picks the TensorFlow.js backend (MHE_BACKEND): tensorflow (CUDA, then CPU build) -> wasm -> cpu for 'auto'.
 // The tensorflow packages are optionalDependencies that often do not install; their absence is reported, not fatal.
 
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '@tensorflow/tfjs-core'
+// Importing a backend package registers it with tfjs-core.
+import '@tensorflow/tfjs-backend-cpu'
 import '@tensorflow/tfjs-backend-wasm'
 import { checkBackend, type BackendRequest } from '../config.js'
 import type { Log } from '../log.js'

@@ -1,10 +1,15 @@
 // Inference engine: one model call per batch, per-head log-softmax + top-k' on the tfjs backend, then the codec's
 // exact merge in JS. Only k' numbers per head per instance cross to JS, except in the rare widening fallback.
 
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '@tensorflow/tfjs-core'
+import { GraphModel } from '@tensorflow/tfjs-converter'
+import type { LayersModel } from '@tensorflow/tfjs-layers'
 import { exactTopK, idSpace, mergeTopK, outputWidth, type Candidate, type HeadList } from '../mhe/codec.js'
 import type { BundleModel, OutputLayout } from './model-load.js'
 import type { Manifest } from '../bundle/manifest.js'
+import type { BackendChoice } from './backend.js'
+import type { FloatPool } from './float-pool.js'
+import type { ModelEngine } from './model-engine.js'
 
 // Probabilities are clipped before the log so a 0 becomes a very unlikely label instead of -Infinity.
 const MIN_PROB = 1e-37
@@ -14,10 +19,13 @@ const MIN_PROB = 1e-37
 // See bench/README.md (engine, before/after).
 export const JS_HEADS_MAX_WIDTH = 4096
 
-export class Engine {
+/** The engine on this thread; thread-host.ts runs the same one on a worker thread. */
+export class Engine implements ModelEngine {
   readonly manifest: Manifest
-  readonly backend: string
-  private readonly model: tf.LayersModel | tf.GraphModel
+  readonly backend: BackendChoice
+  /** Never called: a model on this thread cannot die apart from the process. */
+  onFailure: ((err: Error) => void) | undefined
+  private readonly model: LayersModel | GraphModel
   private readonly layout: OutputLayout
   private readonly heads: readonly number[]
   private readonly sumHeads: number
@@ -27,7 +35,12 @@ export class Engine {
   private readonly hasInvalidIds: boolean
   private disposed = false
 
-  private constructor(bundle: BundleModel, backend: string, private readonly jsHeadsMaxWidth: number) {
+  private constructor(
+    bundle: BundleModel,
+    backend: BackendChoice,
+    private readonly jsHeadsMaxWidth: number,
+    private readonly recycle: FloatPool | undefined,
+  ) {
     this.manifest = bundle.manifest
     this.backend = backend
     this.model = bundle.model
@@ -39,22 +52,33 @@ export class Engine {
   }
 
   /**
-   * Wraps a loaded bundle; `backend` is the active tfjs backend's name (for reporting). `jsHeadsMaxWidth`
-   * (default JS_HEADS_MAX_WIDTH) picks the path; tests and benches set it to compare the two.
+   * Wraps a loaded bundle; `backend` is the active tfjs backend (selectBackend's choice, or just its name where a
+   * test or bench set it). `jsHeadsMaxWidth` (default JS_HEADS_MAX_WIDTH) picks the path; tests and benches set it
+   * to compare the two. `recycle` takes the feature buffers back (ModelEngine.predict).
    */
-  static async create(bundle: BundleModel, backend: string, opts: { jsHeadsMaxWidth?: number } = {}): Promise<Engine> {
+  static async create(
+    bundle: BundleModel,
+    backend: BackendChoice | string,
+    opts: { jsHeadsMaxWidth?: number; recycle?: FloatPool } = {},
+  ): Promise<Engine> {
     await tf.ready()
+    const choice = typeof backend === 'string' ? { name: backend, tried: [{ name: backend, ok: true }] } : backend
     // On wasm and cpu the outputs already live in this process, so reading them is a copy; a native or GPU
     // backend (tensorflow) keeps per-head top-k' on the device so only k' numbers per head cross.
-    const inProcess = backend === 'wasm' || backend === 'cpu'
-    return new Engine(bundle, backend, opts.jsHeadsMaxWidth ?? (inProcess ? JS_HEADS_MAX_WIDTH : 0))
+    const inProcess = choice.name === 'wasm' || choice.name === 'cpu'
+    return new Engine(bundle, choice, opts.jsHeadsMaxWidth ?? (inProcess ? JS_HEADS_MAX_WIDTH : 0), opts.recycle)
   }
 
-  /**
-   * features: n * featureDim float32, row-major; topK[i] = k wanted for instance i.
-   * Returns, per instance, its exact top-k valid labels, best first (fewer only if the model has fewer labels).
-   */
+  /** ModelEngine.predict: the features' buffer goes to `recycle` once the batch's tensors are gone. */
   async predict(features: Float32Array, n: number, topK: ArrayLike<number>): Promise<Candidate[][]> {
+    try {
+      return await this.predictBatch(features, n, topK)
+    } finally {
+      this.recycle?.reclaim(features)
+    }
+  }
+
+  private async predictBatch(features: Float32Array, n: number, topK: ArrayLike<number>): Promise<Candidate[][]> {
     if (this.disposed) throw new Error('engine is disposed')
     const d = this.manifest.featureDim
     if (!Number.isInteger(n) || n < 0) throw new Error(`n must be a non-negative integer, got ${n}`)
@@ -206,7 +230,7 @@ export class Engine {
     // LayersModel.execute, not predict: predict re-checks the input and cuts the batch into slices of 32, which
     // cost ~3x the model's own time on a small batch (bench/README.md, engine section). Both run in inference mode.
     const m = this.model
-    const out = m instanceof tf.GraphModel ? m.execute(x) : m.execute(x, m.outputs.map((o) => o.name))
+    const out = m instanceof GraphModel ? m.execute(x) : m.execute(x, m.outputs.map((o) => o.name))
     return Array.isArray(out) ? out : [out]
   }
 

@@ -5,8 +5,8 @@
 import type { Config } from '../config.js'
 import type { BackendChoice } from '../engine/backend.js'
 import type { Manifest } from '../bundle/manifest.js'
-import { readBundleFiles, readLabels, type BundleFiles } from '../bundle/files.js'
-import { EngineThread } from '../engine/thread-host.js'
+import { readBundleFiles, readLabels } from '../bundle/files.js'
+import { startEngine, type ModelEngine } from '../engine/model-engine.js'
 import type { LabelStore } from '../bundle/labels.js'
 import { Batcher, type BatcherHooks } from './batcher.js'
 import type { Candidate } from '../mhe/codec.js'
@@ -20,29 +20,12 @@ export interface Instance {
   k: number
 }
 
-/** What the batcher needs of an engine: Engine in this thread, or EngineThread in a worker thread. */
-export interface Predictor {
-  readonly manifest: Manifest
-  predict(features: Float32Array, n: number, topK: ArrayLike<number>): Promise<Candidate[][]>
-  numTensors(): number
-  dispose(): void | Promise<void>
-}
-
-/** The engine on this thread: tfjs is loaded only here, so a main thread that hands the model to a worker never loads it. */
-async function startInline(config: Config, files: BundleFiles, log: Log): Promise<{ engine: Predictor; backend: BackendChoice }> {
-  const [{ selectBackend }, { loadModel }, { Engine }] = await Promise.all([import('../engine/backend.js'), import('../engine/model-load.js'), import('../engine/engine.js')])
-  const backend = await selectBackend(config.backend, log)
-  const engine = await Engine.create(await loadModel(files), backend.name)
-  await engine.warmUp()
-  return { engine, backend }
-}
-
 /** Upper bound on the memory kept in recycled one-instance feature buffers. */
 const INSTANCE_POOL_BYTES = 8 * 1024 * 1024
 
 /** What a started service serves: the engine, its labels, the batcher in front of it. */
 export interface Loaded {
-  readonly engine: Predictor
+  readonly engine: ModelEngine
   readonly labels: LabelStore
   readonly batcher: Batcher<Instance, Candidate[]>
   readonly backend: BackendChoice
@@ -58,15 +41,7 @@ async function load(config: Config, log: Log, hooks: BatcherHooks | undefined): 
   const d = files.manifest.featureDim
   const instanceBuffers = new FloatPool(d, Math.max(16, Math.floor(INSTANCE_POOL_BYTES / (4 * d))))
   const batchBuffers = new FloatPool(config.maxBatch * d, 2)
-  let engine: Predictor
-  let backend: BackendChoice
-  if (config.engineThread) {
-    const thread = await EngineThread.start({ modelDir: files.dir, backend: config.backend, manifest: files.manifest, log, recycle: batchBuffers })
-    engine = thread
-    backend = thread.backendChoice
-  } else {
-    ;({ engine, backend } = await startInline(config, files, log))
-  }
+  const engine = await startEngine({ files, backend: config.backend, thread: config.engineThread, log, recycle: batchBuffers })
   const runBatch = async (items: Instance[]): Promise<Candidate[][]> => {
     const n = items.length
     const buffer = batchBuffers.take()
@@ -77,10 +52,8 @@ async function load(config: Config, log: Log, hooks: BatcherHooks | undefined): 
       instanceBuffers.give(item.features)
       topK[i] = item.k
     }
-    // The engine thread takes the buffer over and hands it back to batchBuffers with its answer.
-    const results = await engine.predict(buffer.subarray(0, n * d), n, topK)
-    if (!config.engineThread) batchBuffers.give(buffer)
-    return results
+    // The engine takes the buffer over and hands it back to batchBuffers when done.
+    return engine.predict(buffer.subarray(0, n * d), n, topK)
   }
   const batcher = new Batcher(runBatch, {
     maxBatch: config.maxBatch,
@@ -88,7 +61,7 @@ async function load(config: Config, log: Log, hooks: BatcherHooks | undefined): 
     maxQueue: config.maxQueue,
     hooks,
   })
-  return { engine, labels, batcher, backend, instanceBuffers, manifest: files.manifest }
+  return { engine, labels, batcher, backend: engine.backend, instanceBuffers, manifest: files.manifest }
 }
 
 export class Service {
@@ -111,7 +84,7 @@ export class Service {
     return this.current
   }
 
-  get engine(): Predictor {
+  get engine(): ModelEngine {
     return this.model().engine
   }
 
@@ -142,10 +115,8 @@ export class Service {
     }
     this.current = loaded
     const { engine, backend, manifest: m } = loaded
-    if (engine instanceof EngineThread) {
-      // Nothing can be predicted any more: fail readiness and liveness so the orchestrator replaces the process.
-      engine.onFailure = () => this.lifecycle.to('failed')
-    }
+    // Nothing can be predicted any more: fail readiness and liveness so the orchestrator replaces the process.
+    engine.onFailure = () => this.lifecycle.to('failed')
     this.lifecycle.to('ready')
     this.log.info(
       { model: m.name, version: m.version, heads: m.heads, numLabels: m.numLabels, featureDim: m.featureDim, backend: backend.name, engineThread: this.config.engineThread },

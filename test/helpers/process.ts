@@ -11,9 +11,12 @@ export interface ServerProcess {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
+/** Node flags that run the TypeScript sources, the engine's worker thread included (tools/lib/ts-workers.ts). */
+export const TS_NODE_FLAGS = ['--import', 'tsx', '--import', './tools/lib/ts-workers.ts']
+
 /** Spawns `node --import tsx src/main.ts` on port 0 with env, collecting stdout and stderr together. */
 function spawnServer(env: Record<string, string>, args: string[]): Omit<ServerProcess, 'url'> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
+  const child = spawn(process.execPath, [...TS_NODE_FLAGS, 'src/main.ts', ...args], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
