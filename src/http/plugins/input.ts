@@ -11,7 +11,7 @@ export default fp(
     const strict = new Ajv({ ...options, coerceTypes: false })
     const coercing = new Ajv({ ...options, coerceTypes: true })
     app.setValidatorCompiler(({ schema, httpPart }) => {
-      if ((schema as { format?: string }).format === 'binary') return () => true
+      if ('format' in schema && schema.format === 'binary') return () => true
       return (httpPart === 'body' ? strict : coercing).compile(schema)
     })
     app.removeContentTypeParser('text/plain')
