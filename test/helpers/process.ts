@@ -22,25 +22,46 @@ function spawnServer(env: Record<string, string>, args: string[]): Omit<ServerPr
   return { child, output: () => out, exit }
 }
 
-/** Starts the server; resolves when it listens, rejects if it exits first or takes over 60 s. */
+/** Resolves with the first match of `pattern` in the output, checked as it arrives; rejects if the process exits first. */
+export function waitForOutput(server: Omit<ServerProcess, 'url'>, pattern: RegExp): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const m = pattern.exec(server.output())
+      if (!m) return
+      server.child.stdout!.off('data', check)
+      server.child.stderr!.off('data', check)
+      resolve(m)
+    }
+    // Registered after spawnServer's own listeners, so output() already holds the chunk.
+    server.child.stdout!.on('data', check)
+    server.child.stderr!.on('data', check)
+    check()
+    void server.exit.then(({ code, signal }) => reject(new Error(`server exited (code ${code}, signal ${signal}) before printing ${pattern}:\n${server.output()}`)))
+  })
+}
+
+/** Polls `cond` every 50 ms until it holds; gives up after 60 s, showing the server's output. */
+export async function until(what: string, cond: () => boolean | Promise<boolean>, output: () => string): Promise<void> {
+  for (let i = 0; i < 1200; i++) {
+    if (await cond()) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`gave up waiting for ${what}:\n${output()}`)
+}
+
+/** Starts the server; resolves when it listens, rejects if it exits first. */
 export async function startServer(env: Record<string, string>, args: string[] = []): Promise<ServerProcess> {
   const server = spawnServer(env, args)
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not listen within 60 s:\n${server.output()}`)), 60_000)
-    const check = () => {
-      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output())
-      if (m) {
-        clearTimeout(timer)
-        resolve(m[1]!)
-      }
-    }
-    server.child.stdout!.on('data', check)
-    void server.exit.then(({ code, signal }) => {
-      clearTimeout(timer)
-      reject(new Error(`server exited (code ${code}, signal ${signal}) before listening:\n${server.output()}`))
-    })
-  })
-  return { ...server, url }
+  const [, url] = await waitForOutput(server, /Server listening at (http:\/\/127\.0\.0\.1:\d+)/)
+  return { ...server, url: url! }
+}
+
+/** Starts the server and polls /health/ready until the model is loaded and warmed up. */
+export async function startReadyServer(env: Record<string, string>, args: string[] = []): Promise<ServerProcess> {
+  const server = await startServer(env, args)
+  const ready = () => fetch(`${server.url}/health/ready`).then((r) => r.status === 200, () => false)
+  await until('/health/ready to answer 200', ready, server.output)
+  return server
 }
 
 /** Runs the server expecting it to fail at start; returns its exit code and output (killed after 60 s). */
