@@ -23,7 +23,7 @@ export const ERROR_CODES = {
   MHE_TOO_MANY_INSTANCES: 'The request carries more instances than MHE_MAX_INSTANCES.',
   MHE_BAD_TOP_K: 'top_k is not an integer between 1 and MHE_MAX_TOP_K.',
   MHE_BAD_BINARY_BODY: 'A binary body whose length is not a multiple of 4 x featureDim.',
-  MHE_UNSUPPORTED_MEDIA_TYPE: 'Content-Type is neither application/json nor application/octet-stream.',
+  MHE_UNSUPPORTED_MEDIA_TYPE: 'Content-Type is not one the route takes (JSON or raw float32; raw float32 only on /predict/binary).',
   MHE_BODY_TOO_LARGE: 'The body is larger than the configured limit.',
   MHE_MALFORMED_JSON: 'The body is not valid JSON.',
   MHE_UNAUTHORIZED: 'A bearer token is required and was missing or wrong.',
@@ -64,12 +64,8 @@ export const errors = {
       400,
       `binary body must be float32 values, a multiple of ${4 * featureDim} bytes (featureDim ${featureDim} x 4), got ${bytes} bytes`,
     ),
-  unsupportedMediaType: (got: string | undefined) =>
-    new ServiceError(
-      'MHE_UNSUPPORTED_MEDIA_TYPE',
-      415,
-      `Content-Type must be application/json or application/octet-stream, got ${got ?? 'none'}`,
-    ),
+  unsupportedMediaType: (got: string | undefined, expected = 'application/json or application/octet-stream') =>
+    new ServiceError('MHE_UNSUPPORTED_MEDIA_TYPE', 415, `Content-Type must be ${expected}, got ${got ?? 'none'}`),
   bodyTooLarge: (limit: number) =>
     new ServiceError('MHE_BODY_TOO_LARGE', 413, `body is larger than the limit of ${limit} bytes`),
   malformedJson: (detail: string) =>

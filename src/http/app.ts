@@ -12,6 +12,7 @@ import type { Config } from '../config.js'
 import { errors, ServiceError } from '../errors.js'
 import { Service } from '../serving/service.js'
 import { bearerAuth } from './auth.js'
+import { swaggerOptions } from './openapi.js'
 import predictRoutes from './routes/predict.js'
 import healthRoutes from './routes/health.js'
 import modelRoutes from './routes/model.js'
@@ -28,13 +29,6 @@ declare module 'fastify' {
 export interface BuildOptions {
   /** Fastify logger setting; defaults to pino at config.logLevel. */
   logger?: FastifyServerOptions['logger']
-}
-
-export const OPENAPI_INFO = {
-  title: 'MHE prediction service',
-  description:
-    'Serves Multi-Head Encoding (MHE) extreme-label classifiers: feature vectors in, label ids, names and scores out.',
-  version: '0.1.0',
 }
 
 /** Sent with every answer; Swagger UI needs inline scripts, so no CSP here (it would go on /docs alone). */
@@ -134,18 +128,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   app.removeContentTypeParser('text/plain')
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: OPENAPI_INFO,
-      tags: [
-        { name: 'predict', description: 'Predictions' },
-        { name: 'model', description: 'What is served' },
-        { name: 'health', description: 'Probes' },
-      ],
-      components: config.apiKeys.length > 0 ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } : {},
-    },
-  })
+  await app.register(swagger, swaggerOptions)
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
   const service = await Service.create(config, app.log, metrics.hooks)

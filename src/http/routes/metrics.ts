@@ -2,6 +2,8 @@
 
 import type { FastifyInstance } from 'fastify'
 import type { Metrics } from '../../serving/metrics.js'
+import { errorResponses } from '../schemas.js'
+import { OPTIONAL_BEARER } from '../openapi.js'
 
 export default async function metricsRoutes(app: FastifyInstance, opts: { metrics: Metrics }): Promise<void> {
   const { registry } = opts.metrics
@@ -9,9 +11,15 @@ export default async function metricsRoutes(app: FastifyInstance, opts: { metric
     '/metrics',
     {
       schema: {
-        summary: 'Prometheus metrics (text exposition format)',
+        operationId: 'getMetrics',
+        summary: 'Prometheus metrics',
+        description: 'Prometheus text exposition format 0.0.4. Open unless the server sets MHE_METRICS_AUTH=true.',
         tags: ['health'],
-        response: { 200: { type: 'string', description: 'Prometheus text format 0.0.4' } },
+        security: OPTIONAL_BEARER,
+        response: {
+          200: { description: 'The metrics, as Prometheus text.', content: { 'text/plain': { schema: { type: 'string' } } } },
+          ...errorResponses(401, 500, 503),
+        },
       },
     },
     async (_request, reply) => {

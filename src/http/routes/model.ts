@@ -1,7 +1,8 @@
 // GET /model: what is being served, on which backend, with which batching settings.
 
 import type { FastifyInstance } from 'fastify'
-import { ModelInfo } from '../schemas.js'
+import { errorResponses, jsonResponse, ModelInfo } from '../schemas.js'
+import { OPEN } from '../openapi.js'
 import type { Config } from '../../config.js'
 import type { Service } from '../../serving/service.js'
 
@@ -27,5 +28,18 @@ export default async function modelRoutes(app: FastifyInstance, opts: { config: 
       requestTimeoutMs: config.requestTimeoutMs,
     },
   }
-  app.get('/model', { schema: { summary: 'Model metadata', tags: ['model'], response: { 200: ModelInfo } } }, async () => info)
+  app.get(
+    '/model',
+    {
+      schema: {
+        operationId: 'getModel',
+        summary: 'Model metadata',
+        description: 'What is served (name, version, featureDim, heads, numLabels, featurizer settings), the backend it runs on and the limits in force.',
+        tags: ['model'],
+        security: OPEN,
+        response: { 200: jsonResponse('The model and its settings.', ModelInfo), ...errorResponses(500, 503) },
+      },
+    },
+    async () => info,
+  )
 }

@@ -1,9 +1,10 @@
-// POST /predict: JSON or raw float32 instances in, top-k labels with scores out.
+// POST /predict (JSON) and POST /predict/binary (raw float32): instances in, top-k labels with scores out.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { errors, ServiceError } from '../../errors.js'
 import { systemClock, type AbortLike, BatcherClosedError, CancelledError, DeadlineExceededError, QueueFullError } from '../../serving/batcher.js'
-import { ErrorBody, PredictJsonBody, PredictResponse, TopKQuery, BinaryBody } from '../schemas.js'
+import { BinaryBody, errorResponses, jsonResponse, PredictJsonBody, PredictResponse, TopKQuery } from '../schemas.js'
+import { BEARER, documented } from '../openapi.js'
 import type { Config } from '../../config.js'
 import type { Instance, Service } from '../../serving/service.js'
 import type { Candidate } from '../../mhe/codec.js'
@@ -39,6 +40,9 @@ function fromBinary(body: Buffer, d: number, one: () => Float32Array): Float32Ar
   checkFinite(features, d)
   return features
 }
+
+/** `application/json; charset=utf-8` -> `application/json`. */
+const mediaType = (contentType: string | undefined): string | undefined => contentType?.split(';', 1)[0]!.trim().toLowerCase()
 
 function parseTopK(raw: unknown, max: number): number {
   if (raw === undefined) return 1
@@ -96,75 +100,104 @@ export default async function predictRoutes(app: FastifyInstance, opts: { config
     return { ...topK[0]!, head_ids: best.headIds, top_k: topK }
   }
 
+  /** Queues the instances, waits for their batch and answers; shared by the JSON and the binary route. */
+  const answer = async (features: Float32Array, k: number, request: FastifyRequest, reply: FastifyReply) => {
+    // Let go of the parsed body before waiting for the batch. Held across the wait, its arrays (one JS array of
+    // featureDim numbers per instance) survive scavenges and get copied and promoted: a GC cost that grows with
+    // concurrency (bench/README.md). Only the Float32Array copy is used from here on.
+    ;(request as { body: unknown }).body = undefined
+    const n = features.length / d
+    if (n > config.maxInstances) throw errors.tooManyInstances(n, config.maxInstances)
+    if (service.state === 'starting') throw errors.notReady()
+    if (service.state === 'failed') throw errors.engineFailed()
+    const kEff = Math.min(k, numLabels)
+    const items: Instance[] = []
+    for (let i = 0; i < n; i++) items.push({ features: features.subarray(i * d, (i + 1) * d), k: kEff })
+
+    // A client that leaves takes its queued instances with it.
+    const abort = new ConnectionClosed()
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) abort.abort()
+    })
+    let results: Candidate[][]
+    try {
+      results = await service.batcher.submit(items, {
+        signal: abort,
+        deadline: systemClock.now() + config.requestTimeoutMs,
+      })
+    } catch (err) {
+      throw toServiceError(err, config, service)
+    }
+    // Finite features can still overflow float32 inside the model (e.g. 3e38): NaN scores are the input's fault.
+    const bad = results.findIndex((cands) => cands.some((c) => Number.isNaN(c.logScore)))
+    if (bad >= 0) {
+      throw errors.badInstance(`instance ${bad} overflows the model's float32 outputs (NaN scores), expected feature values of a smaller magnitude`)
+    }
+    return { model: manifest.name, version: manifest.version, predictions: results.map(toPrediction) }
+  }
+
   app.post(
     '/predict',
     {
       schema: {
-        summary: 'Predict labels for a batch of feature vectors',
+        operationId: 'predict',
+        summary: 'Predict labels for a batch of feature vectors (JSON)',
         description:
-          'JSON `{"instances": [[...featureDim numbers], ...], "top_k": k}`, or `application/octet-stream` with raw ' +
-          'little-endian float32 values (n x featureDim) and `top_k` in the query. Both answer the same JSON.',
+          'Takes `{"instances": [[...featureDim numbers], ...], "top_k": k}` and answers one prediction per instance, ' +
+          'in order, each with its top_k labels best first. For raw float32 bodies, use `predictBinary`.',
         tags: ['predict'],
+        security: BEARER,
         querystring: TopKQuery,
-        body: {
-          content: {
-            'application/json': { schema: PredictJsonBody },
-            'application/octet-stream': { schema: BinaryBody },
-          },
-        },
-        response: { 200: PredictResponse, '4xx': ErrorBody, '5xx': ErrorBody },
+        body: { content: { 'application/json': { schema: PredictJsonBody } } },
+        response: { 200: jsonResponse('One prediction per instance, in order.', PredictResponse), ...errorResponses(400, 401, 413, 415, 500, 503) },
       },
+      // Raw float32 bodies (and their ?top_k) are still taken here, as before predictBinary; the document shows
+      // them only on predictBinary, so that every generator sees one media type per operation.
+      config: { swaggerTransform: ({ schema, url }) => documented({ ...schema, querystring: undefined }, url) },
     },
     async (request: FastifyRequest, reply: FastifyReply) => {
       const query = request.query as { top_k?: unknown }
-      let features: Float32Array
-      let k: number
       // No Content-Type and no body: Fastify parses nothing and hands over undefined.
       if (request.body === undefined || request.body === null) throw errors.unsupportedMediaType(request.headers['content-type'])
       if (Buffer.isBuffer(request.body)) {
-        features = fromBinary(request.body, d, takeBuffer)
-        k = parseTopK(query.top_k, config.maxTopK)
-      } else {
-        const body = request.body as PredictJsonBody
-        if (body.instances.length === 0) throw errors.emptyBatch()
-        if (body.instances.length > config.maxInstances) throw errors.tooManyInstances(body.instances.length, config.maxInstances)
-        // A query top_k is checked even when the body's wins: a bad one is never silently ignored.
-        const queryK = parseTopK(query.top_k, config.maxTopK)
-        k = body.top_k === undefined ? queryK : parseTopK(body.top_k, config.maxTopK)
-        features = fromJson(body.instances, d, takeBuffer)
+        return answer(fromBinary(request.body, d, takeBuffer), parseTopK(query.top_k, config.maxTopK), request, reply)
       }
-      // Let go of the parsed body before waiting for the batch. Held across the wait, its arrays (one JS array of
-      // featureDim numbers per instance) survive scavenges and get copied and promoted: a GC cost that grows with
-      // concurrency (bench/README.md). Only the Float32Array copy is used from here on.
-      ;(request as { body: unknown }).body = undefined
-      const n = features.length / d
-      if (n > config.maxInstances) throw errors.tooManyInstances(n, config.maxInstances)
-      if (service.state === 'starting') throw errors.notReady()
-      if (service.state === 'failed') throw errors.engineFailed()
-      const kEff = Math.min(k, numLabels)
-      const items: Instance[] = []
-      for (let i = 0; i < n; i++) items.push({ features: features.subarray(i * d, (i + 1) * d), k: kEff })
+      const body = request.body as PredictJsonBody
+      if (body.instances.length === 0) throw errors.emptyBatch()
+      if (body.instances.length > config.maxInstances) throw errors.tooManyInstances(body.instances.length, config.maxInstances)
+      // A query top_k is checked even when the body's wins: a bad one is never silently ignored.
+      const queryK = parseTopK(query.top_k, config.maxTopK)
+      const k = body.top_k === undefined ? queryK : parseTopK(body.top_k, config.maxTopK)
+      return answer(fromJson(body.instances, d, takeBuffer), k, request, reply)
+    },
+  )
 
-      // A client that leaves takes its queued instances with it.
-      const abort = new ConnectionClosed()
-      reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) abort.abort()
-      })
-      let results: Candidate[][]
-      try {
-        results = await service.batcher.submit(items, {
-          signal: abort,
-          deadline: systemClock.now() + config.requestTimeoutMs,
-        })
-      } catch (err) {
-        throw toServiceError(err, config, service)
-      }
-      // Finite features can still overflow float32 inside the model (e.g. 3e38): NaN scores are the input's fault.
-      const bad = results.findIndex((cands) => cands.some((c) => Number.isNaN(c.logScore)))
-      if (bad >= 0) {
-        throw errors.badInstance(`instance ${bad} overflows the model's float32 outputs (NaN scores), expected feature values of a smaller magnitude`)
-      }
-      return { model: manifest.name, version: manifest.version, predictions: results.map(toPrediction) }
+  app.post(
+    '/predict/binary',
+    {
+      schema: {
+        operationId: 'predictBinary',
+        summary: 'Predict labels for a batch of raw float32 feature vectors',
+        description:
+          'The fast path for heavy clients: the body is raw little-endian float32, n x featureDim values (n is ' +
+          'inferred from the length), `top_k` in the query. Answers exactly what `predict` answers for the same values.',
+        tags: ['predict'],
+        security: BEARER,
+        querystring: TopKQuery,
+        body: { content: { 'application/octet-stream': { schema: BinaryBody } } },
+        response: { 200: jsonResponse('One prediction per instance, in order.', PredictResponse), ...errorResponses(400, 401, 413, 415, 500, 503) },
+      },
+      // Checked before the body is read: a JSON body is refused, not parsed.
+      onRequest: (request, _reply, done) => {
+        const type = request.headers['content-type']
+        done(mediaType(type) === 'application/octet-stream' ? undefined : errors.unsupportedMediaType(type, 'application/octet-stream'))
+      },
+    },
+    async (request: FastifyRequest, reply: FastifyReply) => {
+      const body = request.body
+      if (!Buffer.isBuffer(body)) throw errors.unsupportedMediaType(request.headers['content-type'], 'application/octet-stream')
+      const query = request.query as { top_k?: unknown }
+      return answer(fromBinary(body, d, takeBuffer), parseTopK(query.top_k, config.maxTopK), request, reply)
     },
   )
 }
