@@ -3,6 +3,7 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { OPTIONS } from '../src/config.js'
 import { ERROR_CODES } from '../src/errors.js'
+import { childEnv } from './helpers/process.js'
 
 const readme = readFileSync('README.md', 'utf8')
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }
@@ -33,7 +34,7 @@ t.test('the README example request, run against the demo bundle, gives the answe
   const { loadConfig } = await import('../src/config.js')
   const cmd = /npx tsx tools\/demo\/request\.ts (.*) > request\.json/.exec(readme)
   t.ok(cmd, 'README shows the request command')
-  const body = execFileSync(process.execPath, ['--import', 'tsx', 'tools/demo/request.ts', ...cmd![1]!.split(/\s+/).filter((w) => !w.startsWith('#'))], { encoding: 'utf8' })
+  const body = execFileSync(process.execPath, ['--import', 'tsx', 'tools/demo/request.ts', ...cmd![1]!.split(/\s+/).filter((w) => !w.startsWith('#'))], { encoding: 'utf8', env: childEnv() })
   const shownAnswer = /```json\n(\{"model":"demo"[\s\S]*?)\n```/.exec(readme)
   t.ok(shownAnswer, 'README shows the answer')
   const shown = JSON.parse(shownAnswer![1]!.replace(/\n/g, '')) as { predictions: { top_k: { label: string; label_id: number; score: number }[] }[] }

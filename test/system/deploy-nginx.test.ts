@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { randomFeatures, referenceTopK, type MadeBundle } from '../helpers/bundles.js'
 import { tempDir, testBundle } from '../helpers/server.js'
 import { findTool, keptLines, markedCount, renderLocalNginx, unmarkedLines } from '../helpers/deploy.js'
+import { childEnv } from '../helpers/process.js'
 
 const CONF = 'deploy/nginx.conf'
 const RETRY = 'proxy_next_upstream error timeout http_502 http_503 non_idempotent;'
@@ -171,7 +172,7 @@ interface Replica {
 /** `node dist/src/main.js` on PORT, as the image starts it; resolves once /health/ready answers 200. */
 async function startReplica(t: T, port: number, model: string): Promise<Replica> {
   const child = spawn(process.execPath, ['dist/src/main.js'], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', MHE_MODEL: model, MHE_BACKEND: 'auto', LOG_LEVEL: 'warn' },
+    env: childEnv({ PORT: String(port), HOST: '127.0.0.1', MHE_MODEL: model, MHE_BACKEND: 'auto', LOG_LEVEL: 'warn' }),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
@@ -224,7 +225,7 @@ async function readiness(port: number, t: T): Promise<number[]> {
 }
 
 function runHealthcheck(port: number): number | null {
-  return spawnSync(process.execPath, ['deploy/healthcheck.mjs'], { env: { ...process.env, PORT: String(port), HOST: '0.0.0.0' }, timeout: 10_000 }).status
+  return spawnSync(process.execPath, ['deploy/healthcheck.mjs'], { env: childEnv({ PORT: String(port), HOST: '0.0.0.0' }), timeout: 10_000 }).status
 }
 
 interface Lb {
