@@ -1,5 +1,6 @@
 // Starts the real server process (src/main.ts through tsx) and finds its port from the "listening" log line.
 import { spawn, type ChildProcess } from 'node:child_process'
+import tap from 'tap'
 import { once } from 'node:events'
 
 export interface ServerProcess {
@@ -17,12 +18,25 @@ export interface ServerProcess {
  */
 export const childEnv = (env: Record<string, string> = {}): NodeJS.ProcessEnv => ({ ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0', ...env })
 
+const running = new Map<ChildProcess, NodeJS.Signals>()
+const killAll = () => running.forEach((signal, c) => c.kill(signal))
+process.once('exit', killAll)
+// A timed-out test file is killed with SIGALRM, which runs no teardown and no exit handler: tap says so first.
+tap.on('timeout', killAll)
+
+/** Signals `child` when the test process ends, timed out or not: left behind, servers kept running for hours. */
+export function killOnExit(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): void {
+  running.set(child, signal)
+  child.once('exit', () => running.delete(child))
+}
+
 /** Spawns `node --import tsx src/main.ts` on port 0 with env, collecting stdout and stderr together. */
 function spawnServer(env: Record<string, string>, args: string[]): Omit<ServerProcess, 'url'> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
     env: childEnv({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  killOnExit(child)
   let out = ''
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()))
   child.stderr!.on('data', (b: Buffer) => (out += b.toString()))
