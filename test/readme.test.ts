@@ -2,6 +2,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { OPTIONS } from '../src/config.js'
+import { childEnv } from './helpers/process.js'
 
 const readme = readFileSync('README.md', 'utf8')
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }
@@ -28,7 +29,7 @@ t.test('the README example request, run against the demo bundle, gives the answe
   const { loadConfig } = await import('../src/config.js')
   const cmd = /npx tsx tools\/demo\/request\.ts (.*) > request\.json/.exec(readme)
   t.ok(cmd, 'README shows the request command')
-  const body = execFileSync(process.execPath, ['--import', 'tsx', 'tools/demo/request.ts', ...cmd![1]!.split(/\s+/).filter((w) => !w.startsWith('#'))], { encoding: 'utf8' })
+  const body = execFileSync(process.execPath, ['--import', 'tsx', 'tools/demo/request.ts', ...cmd![1]!.split(/\s+/).filter((w) => !w.startsWith('#'))], { encoding: 'utf8', env: childEnv() })
   const shownAnswer = /```json\n(\{"model":"demo"[\s\S]*?)\n```/.exec(readme)
   t.ok(shownAnswer, 'README shows the answer')
   const shown = JSON.parse(shownAnswer![1]!.replace(/\n/g, '')) as { predictions: { top_k: { label: string; label_id: number; score: number }[] }[] }
@@ -44,7 +45,7 @@ t.test('the README example request, run against the demo bundle, gives the answe
   const binCmd = /npx tsx tools\/demo\/request\.ts (.*) > request\.f32/.exec(readme)
   const binUrl = /curl -s 'localhost:8080(\/predict\/binary\?top_k=\d+)' -H 'content-type: application\/octet-stream' --data-binary @request\.f32/.exec(readme)
   t.ok(binCmd && binUrl, 'README shows the binary request and its curl')
-  const raw = execFileSync(process.execPath, ['--import', 'tsx', 'tools/demo/request.ts', ...binCmd![1]!.split(/\s+/)])
+  const raw = execFileSync(process.execPath, ['--import', 'tsx', 'tools/demo/request.ts', ...binCmd![1]!.split(/\s+/)], { env: childEnv() })
   const bin = await app.inject({ method: 'POST', url: binUrl![1]!, headers: { 'content-type': 'application/octet-stream' }, payload: raw })
   t.equal(bin.statusCode, 200)
   t.same((bin.json() as typeof shown).predictions[0]!.top_k.map((c) => c.label), shown.predictions[0]!.top_k.map((c) => c.label), 'binary: the same labels')

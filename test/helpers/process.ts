@@ -1,6 +1,7 @@
 // Starts the real server process (src/main.ts through tsx), finds its port from the "listening" log line and waits
 // until /health/ready says the model is loaded (the server listens first, then loads).
 import { spawn, type ChildProcess } from 'node:child_process'
+import tap from 'tap'
 import { once } from 'node:events'
 
 export interface ServerProcess {
@@ -10,15 +11,36 @@ export interface ServerProcess {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
+/**
+ * The environment of a process a test starts: the test's own, with coverage recording off. tap's loader records
+ * coverage in every node process a test starts, but a child compiles the TypeScript with tsx (or runs dist/), and
+ * coverage of one file under two compilations does not merge: the report turned to nonsense (codec.ts at 42%)
+ * whenever children exited cleanly. Coverage is what the in-process tests reach.
+ */
+export const childEnv = (env: Record<string, string> = {}): NodeJS.ProcessEnv => ({ ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0', ...env })
+
+const running = new Map<ChildProcess, NodeJS.Signals>()
+const killAll = () => running.forEach((signal, c) => c.kill(signal))
+process.once('exit', killAll)
+// A timed-out test file is killed with SIGALRM, which runs no teardown and no exit handler: tap says so first.
+tap.on('timeout', killAll)
+
+/** Signals `child` when the test process ends, timed out or not: left behind, servers kept running for hours. */
+export function killOnExit(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): void {
+  running.set(child, signal)
+  child.once('exit', () => running.delete(child))
+}
+
 /** Node flags that run the TypeScript sources, the engine's worker thread included (tools/lib/ts-workers.ts). */
 export const TS_NODE_FLAGS = ['--import', 'tsx', '--import', './tools/lib/ts-workers.ts']
 
 /** Spawns `node --import tsx src/main.ts` on port 0 with env, collecting stdout and stderr together. */
 function spawnServer(env: Record<string, string>, args: string[]): Omit<ServerProcess, 'url'> {
   const child = spawn(process.execPath, [...TS_NODE_FLAGS, 'src/main.ts', ...args], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    env: childEnv({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  killOnExit(child)
   let out = ''
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()))
   child.stderr!.on('data', (b: Buffer) => (out += b.toString()))

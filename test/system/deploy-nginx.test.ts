@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { randomFeatures, referenceTopK, type MadeBundle } from '../helpers/bundles.js'
 import { tempDir, testBundle } from '../helpers/server.js'
 import { findTool, keptLines, markedCount, renderLocalNginx, unmarkedLines } from '../helpers/deploy.js'
+import { childEnv, killOnExit } from '../helpers/process.js'
 
 const CONF = 'deploy/nginx.conf'
 const RETRY = 'proxy_next_upstream error timeout http_502 http_503 non_idempotent;'
@@ -171,9 +172,10 @@ interface Replica {
 /** `node dist/src/main.js` on PORT, as the image starts it; resolves once /health/ready answers 200. */
 async function startReplica(t: T, port: number, model: string): Promise<Replica> {
   const child = spawn(process.execPath, ['dist/src/main.js'], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', MHE_MODEL: model, MHE_BACKEND: 'auto', LOG_LEVEL: 'warn' },
+    env: childEnv({ PORT: String(port), HOST: '127.0.0.1', MHE_MODEL: model, MHE_BACKEND: 'auto', LOG_LEVEL: 'warn' }),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  killOnExit(child)
   let out = ''
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()))
   child.stderr!.on('data', (b: Buffer) => (out += b.toString()))
@@ -224,7 +226,7 @@ async function readiness(port: number, t: T): Promise<number[]> {
 }
 
 function runHealthcheck(port: number): number | null {
-  return spawnSync(process.execPath, ['deploy/healthcheck.mjs'], { env: { ...process.env, PORT: String(port), HOST: '0.0.0.0' }, timeout: 10_000 }).status
+  return spawnSync(process.execPath, ['deploy/healthcheck.mjs'], { env: childEnv({ PORT: String(port), HOST: '0.0.0.0' }), timeout: 10_000 }).status
 }
 
 interface Lb {
@@ -237,6 +239,7 @@ async function startNginx(t: T, dir: string, conf: string, port: number): Promis
   const file = join(dir, 'nginx.conf')
   await writeFile(file, conf)
   const child = spawn(nginx!, ['-p', `${dir}/`, '-c', file, '-e', join(dir, 'error.log'), '-g', 'daemon off;'], { stdio: 'ignore' })
+  killOnExit(child, 'SIGTERM') // nginx's fast shutdown: the master stops its workers
   const exit = once(child, 'exit')
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) {
