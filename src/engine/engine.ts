@@ -1,10 +1,13 @@
 // Inference engine: one model call per batch, per-head log-softmax + top-k' on the tfjs backend, then the codec's
 // exact merge in JS. Only k' numbers per head per instance cross to JS, except in the rare widening fallback.
 
+import { join } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { exactTopK, mergeTopK, type Candidate, type HeadList } from '../mhe/codec.js'
 import type { BundleModel, OutputLayout } from './model-load.js'
 import type { Manifest } from '../bundle/manifest.js'
+import { BundleError } from '../errors.js'
+import { deviceBindingLimit, maxRowsPerCall, oversizeWeights, tensorBytes, type WeightInfo } from './webgpu.js'
 
 // Probabilities are clipped before the log so a 0 becomes a very unlikely label instead of -Infinity.
 const MIN_PROB = 1e-37
@@ -25,7 +28,13 @@ export class Engine {
   private readonly hasInvalidIds: boolean
   private disposed = false
 
-  private constructor(bundle: BundleModel, backend: string, private readonly jsHeadsMaxWidth: number) {
+  private constructor(
+    bundle: BundleModel,
+    backend: string,
+    private readonly jsHeadsMaxWidth: number,
+    /** Most rows in one model call (webgpu: every tensor must fit one storage binding); larger batches are split. */
+    private readonly maxRows: number,
+  ) {
     this.manifest = bundle.manifest
     this.backend = backend
     this.model = bundle.model
@@ -37,14 +46,31 @@ export class Engine {
 
   /**
    * Wraps a loaded bundle; `backend` is the active tfjs backend's name (for reporting). `jsHeadsMaxWidth`
-   * (default JS_HEADS_MAX_WIDTH) picks the path; tests and benches set it to compare the two.
+   * (default JS_HEADS_MAX_WIDTH) picks the path; tests and benches set it to compare the two. `maxBindingBytes`
+   * caps any one tensor (default: the webgpu device's storage binding on webgpu, none elsewhere); weights over it
+   * are refused with a BundleError, batches whose tensors would exceed it are split.
    */
-  static async create(bundle: BundleModel, backend: string, opts: { jsHeadsMaxWidth?: number } = {}): Promise<Engine> {
+  static async create(bundle: BundleModel, backend: string, opts: { jsHeadsMaxWidth?: number; maxBindingBytes?: number } = {}): Promise<Engine> {
     await tf.ready()
     // On wasm and cpu the outputs already live in this process, so reading them is a copy; a native or GPU
-    // backend (tensorflow) keeps per-head top-k' on the device so only k' numbers per head cross.
+    // backend (tensorflow, webgpu) keeps per-head top-k' on the device so only k' numbers per head cross.
     const inProcess = backend === 'wasm' || backend === 'cpu'
-    return new Engine(bundle, backend, opts.jsHeadsMaxWidth ?? (inProcess ? JS_HEADS_MAX_WIDTH : 0))
+    const limit = opts.maxBindingBytes ?? (backend === 'webgpu' ? deviceBindingLimit() : undefined)
+    let maxRows = Infinity
+    if (limit !== undefined) {
+      const weights = modelWeights(bundle.model)
+      const big = oversizeWeights(weights, limit)
+      if (big.length > 0) {
+        const list = big.map((w) => `${w.name} [${w.shape.join(', ')}] ${w.dtype} = ${tensorBytes(w)} bytes`).join(', ')
+        throw new BundleError(
+          join(bundle.dir, bundle.manifest.model),
+          `on ${backend}, one tensor may hold at most ${limit} bytes (a WebGPU storage binding), and ${list} ` +
+            `${big.length === 1 ? 'is' : 'are'} larger: serve it with MHE_BACKEND=tensorflow or wasm, or as MHE heads (far smaller weights)`,
+        )
+      }
+      maxRows = maxRowsPerCall(limit, bundle.manifest.featureDim, bundle.manifest.heads, weights)
+    }
+    return new Engine(bundle, backend, opts.jsHeadsMaxWidth ?? (inProcess ? JS_HEADS_MAX_WIDTH : 0), maxRows)
   }
 
   /**
@@ -67,7 +93,22 @@ export class Engine {
       if (k > kMax) kMax = k
     }
     if (n === 0) return []
+    if (n <= this.maxRows) return this.predictRows(features, n, topK, kMax)
+    // Equal parts (not maxRows and a remainder): fewer distinct shapes for the backend to compile kernels for.
+    const parts = Math.ceil(n / this.maxRows)
+    const size = Math.ceil(n / parts)
+    const results: Candidate[][] = []
+    for (let from = 0; from < n; from += size) {
+      const m = Math.min(size, n - from)
+      const k = Array.from({ length: m }, (_, i) => topK[from + i]!)
+      results.push(...(await this.predictRows(features.subarray(from * d, (from + m) * d), m, k, Math.max(...k))))
+    }
+    return results
+  }
 
+  /** One model call on n rows (n <= maxRows). */
+  private async predictRows(features: Float32Array, n: number, topK: ArrayLike<number>, kMax: number): Promise<Candidate[][]> {
+    const d = this.manifest.featureDim
     if (this.sumHeads <= this.jsHeadsMaxWidth) return this.predictInJs(features, n, topK, kMax)
     const heads = this.heads
     const kPrimes = heads.map((nh) => Math.min(nh, kMax))
@@ -229,6 +270,14 @@ export class Engine {
     this.disposed = true
     this.model.dispose()
   }
+}
+
+/** Name, shape and dtype of every weight tensor of a loaded model (LayersModel variables or GraphModel constants). */
+function modelWeights(model: tf.LayersModel | tf.GraphModel): WeightInfo[] {
+  if (model instanceof tf.GraphModel) {
+    return Object.entries(model.weights).flatMap(([name, ts]) => ts.map((t) => ({ name, shape: t.shape, dtype: t.dtype })))
+  }
+  return model.weights.map((w) => ({ name: w.name, shape: w.shape as number[], dtype: w.dtype }))
 }
 
 /** One head's log-probabilities (float32, as the backend path computes them) from its logits or probabilities. */

@@ -55,6 +55,8 @@ function spawn(data: EngineWorkerData): Worker {
 export class EngineThread {
   /** Called once if the thread dies; every prediction after that fails. */
   onFailure: ((err: Error) => void) | undefined
+  /** Where the feature buffers of finished batches go back to (set once the batch size is known). */
+  recycle: FloatPool | undefined
   private readonly waiting = new Map<number, Waiting>()
   private seq = 0
   private failure: Error | undefined
@@ -66,8 +68,9 @@ export class EngineThread {
     readonly backendChoice: BackendChoice,
     private tensors: number,
     private readonly log: EngineThreadLog,
-    private readonly recycle: FloatPool | undefined,
+    recycle: FloatPool | undefined,
   ) {
+    this.recycle = recycle
     worker.on('message', (m: FromEngine) => this.onMessage(m))
     worker.on('error', (err) => this.fail(err))
     worker.on('messageerror', (err) => this.fail(err)) // an answer that cannot be read: its batch would wait forever

@@ -1,7 +1,7 @@
 // The prediction service behind the HTTP layer: reads the bundle's labels, starts the engine (on its own thread by
 // default, MHE_ENGINE_THREAD) and feeds it through the dynamic batcher. Knows nothing of HTTP.
 
-import type { Config } from '../config.js'
+import { batchingFor, type Batching, type Config } from '../config.js'
 import type { BackendChoice } from '../engine/backend.js'
 import type { Manifest } from '../bundle/manifest.js'
 import { readBundleFiles, readLabels, type BundleFiles } from '../bundle/files.js'
@@ -54,6 +54,8 @@ export class Service {
     readonly labels: LabelStore,
     readonly batcher: Batcher<Instance, Candidate[]>,
     readonly backend: BackendChoice,
+    /** maxBatch and maxDelayMs as resolved for the backend (config.ts batchingFor). */
+    readonly batching: Batching,
     /** Feature buffers of one instance (featureDim floats), recycled once their batch has copied them. */
     readonly instanceBuffers: FloatPool,
   ) {}
@@ -67,16 +69,19 @@ export class Service {
     const labels = await readLabels(files)
     const d = files.manifest.featureDim
     const instanceBuffers = new FloatPool(d, Math.max(16, Math.floor(INSTANCE_POOL_BYTES / (4 * d))))
-    const batchBuffers = new FloatPool(config.maxBatch * d, 2)
     let engine: Predictor
     let backend: BackendChoice
     if (config.engineThread) {
-      const thread = await EngineThread.start({ modelDir: files.dir, backend: config.backend, manifest: files.manifest, log, recycle: batchBuffers })
+      const thread = await EngineThread.start({ modelDir: files.dir, backend: config.backend, manifest: files.manifest, log })
       engine = thread
       backend = thread.backendChoice
     } else {
       ;({ engine, backend } = await startInline(config, files, log))
     }
+    // The batch size depends on the backend (a GPU wants larger batches), known only now.
+    const batching = batchingFor(config, backend.gpu)
+    const batchBuffers = new FloatPool(batching.maxBatch * d, 2)
+    if (engine instanceof EngineThread) engine.recycle = batchBuffers
     const runBatch = async (items: Instance[]): Promise<Candidate[][]> => {
       const n = items.length
       const buffer = batchBuffers.take()
@@ -92,13 +97,8 @@ export class Service {
       if (!config.engineThread) batchBuffers.give(buffer)
       return results
     }
-    const batcher = new Batcher(runBatch, {
-      maxBatch: config.maxBatch,
-      maxDelayMs: config.maxDelayMs,
-      maxQueue: config.maxQueue,
-      hooks,
-    })
-    const service = new Service(engine, labels, batcher, backend, instanceBuffers)
+    const batcher = new Batcher(runBatch, { ...batching, maxQueue: config.maxQueue, hooks })
+    const service = new Service(engine, labels, batcher, backend, batching, instanceBuffers)
     if (engine instanceof EngineThread) {
       // Nothing can be predicted any more: fail readiness and liveness so the orchestrator replaces the process.
       engine.onFailure = () => {
@@ -108,7 +108,7 @@ export class Service {
     service.state = 'ready'
     const m = files.manifest
     log.info(
-      { model: m.name, version: m.version, heads: m.heads, numLabels: m.numLabels, featureDim: m.featureDim, backend: backend.name, engineThread: config.engineThread },
+      { model: m.name, version: m.version, heads: m.heads, numLabels: m.numLabels, featureDim: m.featureDim, backend: backend.name, ...batching, engineThread: config.engineThread },
       'model loaded and warmed up',
     )
     return service

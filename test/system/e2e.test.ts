@@ -91,5 +91,5 @@ t.test('start-up failures: one clear line and a non-zero exit', async (t) => {
   t.match(badEnv.output, /MHE_MAX_BATCH must be an integer >= 1, got "lots"/)
   const badFlag = await runFailingServer({}, ['--backend', 'gpu'])
   t.equal(badFlag.code, 1)
-  t.match(badFlag.output, /MHE_BACKEND must be one of auto, tensorflow, wasm, cpu, got "gpu"/)
+  t.match(badFlag.output, /MHE_BACKEND must be one of auto, tensorflow, webgpu, wasm, cpu, got "gpu"/)
 })

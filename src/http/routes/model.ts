@@ -19,8 +19,7 @@ export default async function modelRoutes(app: FastifyInstance, opts: { config: 
     features: m.features,
     backend: service.backend.name,
     batching: {
-      maxBatch: config.maxBatch,
-      maxDelayMs: config.maxDelayMs,
+      ...service.batching,
       maxQueue: config.maxQueue,
       maxInstances: config.maxInstances,
       maxTopK: config.maxTopK,
