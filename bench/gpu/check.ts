@@ -31,6 +31,8 @@ import { probeAdapter } from '../../src/engine/webgpu.js'
 const TOP_K = 5
 const ANSWER_ROWS = 64
 const ANSWER_SEED = 11
+// ~1 s of wasm at ~20 GFLOP/s (bench/results/engine.json): larger batches on CPU backends are not timed.
+const CPU_MAX_MULTIPLY_ADDS = 2e10
 const quiet = { info() {}, warn() {} }
 // Dawn reports a failed validation or a lost device once per call: the first one ends the runs on that backend.
 const DAWN_ERROR = /validation error|device (was )?lost|Dawn: .*error/i
@@ -49,6 +51,8 @@ interface EngineRun {
   gpu: boolean
   device?: string
   readyMs: number
+  /** Batch sizes not timed (CPU backends past CPU_MAX_MULTIPLY_ADDS). */
+  skipped: number[]
   answers: Answer[]
   batches: { batch: number; msMedian: number; msMin: number; reps: number }[]
 }
@@ -66,7 +70,15 @@ async function engineChild(dir: string, backendName: string, batches: number[], 
   const readyMs = performance.now() - t0
   const answers = await engine.predict(features(ANSWER_ROWS, d, ANSWER_SEED), ANSWER_ROWS, new Array<number>(ANSWER_ROWS).fill(TOP_K))
   const rows: EngineRun['batches'] = []
+  // The model's weights are the only tensors now: their count is its multiply-adds per instance (Dense layers).
+  const params = tf.memory().numBytes / 4
+  const skipped: number[] = []
   for (const n of batches) {
+    // On the CPU backends a batch of OHE 10^5 x 768 at 4096 takes ~30 s on wasm: not worth the GPU machine's time.
+    if (!choice.gpu && n * params > CPU_MAX_MULTIPLY_ADDS) {
+      skipped.push(n)
+      continue
+    }
     const x = features(n, d)
     const k = new Array<number>(n).fill(1)
     await engine.predict(x, n, k) // first call of a shape: kernels compiled, buffers made
@@ -84,6 +96,7 @@ async function engineChild(dir: string, backendName: string, batches: number[], 
     gpu: choice.gpu,
     ...(choice.device !== undefined && { device: choice.device }),
     readyMs,
+    skipped,
     answers: answers.map((list) => list.map((c): [number, number] => [c.id, c.logScore])),
     batches: rows,
   }
@@ -263,6 +276,7 @@ async function main(o: Options): Promise<number> {
         for (const x of r.batches) {
           result.engine.push({ bundle: b.name, backend: r.backend, device: r.device ?? '', batch: x.batch, msPerBatch: round(x.msMedian, 3), msMin: round(x.msMin, 3), reps: x.reps, readyMs: round(r.readyMs, 0) })
         }
+        if (r.skipped.length > 0) result.notes.push(`engine ${r.backend} on ${b.name}: batches of ${r.skipped.join(', ')} not timed (over ${CPU_MAX_MULTIPLY_ADDS} multiply-adds on a CPU backend)`)
         log(`engine ${backend} on ${b.name}: ${r.batches.map((x) => `${x.batch}: ${round(x.msMedian, 2)} ms`).join(', ')}`)
       } catch (err) {
         const message = (err as Error).message

@@ -3,6 +3,8 @@
 // registering the backend, and the WebGPU rules the engine must respect (the storage-binding cap).
 
 import { execFile } from 'node:child_process'
+import { createRequire } from 'node:module'
+import { pathToFileURL } from 'node:url'
 import { backend as activeBackend } from '@tensorflow/tfjs-core'
 
 /**
@@ -72,7 +74,7 @@ const PROBE_TIMEOUT_MS = 30_000
 export async function probeAdapter(): Promise<Probe | undefined> {
   let url: string
   try {
-    url = import.meta.resolve('webgpu')
+    url = pathToFileURL(createRequire(import.meta.url).resolve('webgpu')).href
   } catch {
     return undefined
   }
