@@ -88,7 +88,7 @@ t.test('start-up failures: one clear line and a non-zero exit', async (t) => {
   t.match(missing.output, /no model bundle at .*nothing-here \(mhe\.json missing\).*npm run train/)
   const badEnv = await runFailingServer({ MHE_MAX_BATCH: 'lots' })
   t.equal(badEnv.code, 1)
-  t.match(badEnv.output, /MHE_MAX_BATCH must be an integer >= 1, got "lots"/)
+  t.match(badEnv.output, /MHE_MAX_BATCH must be an integer >= 1 or auto, got "lots"/)
   const badFlag = await runFailingServer({}, ['--backend', 'gpu'])
   t.equal(badFlag.code, 1)
   t.match(badFlag.output, /MHE_BACKEND must be one of auto, tensorflow, webgpu, wasm, cpu, got "gpu"/)
