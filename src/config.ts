@@ -3,8 +3,9 @@
 
 import { parseArgs } from 'node:util'
 
-export type BackendRequest = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu'
-const BACKENDS: readonly BackendRequest[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']
+/** The tfjs backends one may ask for (MHE_BACKEND); src/engine/backend.ts says how each is tried. */
+export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const
+export type BackendRequest = (typeof BACKENDS)[number]
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
 
@@ -39,6 +40,13 @@ export class ConfigError extends Error {
   }
 }
 
+/** Returns `name` as a backend request, or throws the one message that lists the backends. */
+export function checkBackend(name: string): BackendRequest {
+  const known = BACKENDS.find((b) => b === name)
+  if (known === undefined) throw new ConfigError(`MHE_BACKEND must be one of ${BACKENDS.join(', ')}, got ${JSON.stringify(name)}`)
+  return known
+}
+
 interface Option {
   env: string
   flag: string
@@ -55,7 +63,7 @@ export const OPTIONS = {
   port: { env: 'PORT', flag: 'port', kind: 'int', min: 0, default: '8080', help: 'TCP port to listen on (0 = any free port)' },
   host: { env: 'HOST', flag: 'host', kind: 'string', default: '127.0.0.1', help: 'address to listen on (the container sets 0.0.0.0)' },
   modelDir: { env: 'MHE_MODEL', flag: 'model', kind: 'string', default: 'models/demo', help: 'model bundle folder to serve' },
-  backend: { env: 'MHE_BACKEND', flag: 'backend', kind: 'string', default: 'auto', help: 'auto, tensorflow, webgpu, wasm or cpu' },
+  backend: { env: 'MHE_BACKEND', flag: 'backend', kind: 'string', default: 'auto', help: `${BACKENDS.slice(0, -1).join(', ')} or ${BACKENDS.at(-1)}` },
   maxBatch: { env: 'MHE_MAX_BATCH', flag: 'max-batch', kind: 'int', min: 1, auto: true, default: 'auto', help: 'most instances in one model call; auto = 256 on CPU backends, 1024 on GPU backends (tensorflow-gpu, webgpu)' },
   maxDelayMs: { env: 'MHE_MAX_DELAY_MS', flag: 'max-delay-ms', kind: 'int', min: 0, auto: true, default: 'auto', help: 'longest the first queued instance waits for company (ms); 0 = one event-loop turn, so requests already received share the batch; auto = 0 on CPU backends, 1 on GPU backends' },
   maxQueue: { env: 'MHE_MAX_QUEUE', flag: 'max-queue', kind: 'int', min: 1, default: '4096', help: 'most instances waiting; past it, 503 + Retry-After' },
@@ -112,9 +120,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = {}, argv: string[] = []): Co
     }
   }
   const config = out as unknown as Config
-  if (!BACKENDS.includes(config.backend)) {
-    throw new ConfigError(`MHE_BACKEND must be one of ${BACKENDS.join(', ')}, got ${JSON.stringify(config.backend)}`)
-  }
+  checkBackend(config.backend)
   if (!(LOG_LEVELS as readonly string[]).includes(config.logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(config.logLevel)}`)
   }

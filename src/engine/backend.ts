@@ -2,11 +2,15 @@
 // tensorflow (CPU build), wasm, cpu. The tensorflow and webgpu packages are optionalDependencies that often do not
 // install or find no GPU; that is reported, not fatal.
 
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '@tensorflow/tfjs-core'
+// Importing a backend package registers it with tfjs-core.
+import '@tensorflow/tfjs-backend-cpu'
 import '@tensorflow/tfjs-backend-wasm'
+import { checkBackend, type BackendRequest } from '../config.js'
+import type { Log } from '../log.js'
 import { describeAdapter, installWebGpu, probeAdapter } from './webgpu.js'
 
-export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu' // 'tensorflow' = tfjs-node-gpu or tfjs-node
+export type BackendName = Exclude<BackendRequest, 'auto'> // 'tensorflow' = tfjs-node-gpu or tfjs-node
 
 export interface BackendAttempt {
   name: string
@@ -23,11 +27,6 @@ export interface BackendChoice {
   device?: string
   /** Candidates in the order tried; 'tensorflow-gpu' is @tensorflow/tfjs-node-gpu. */
   tried: BackendAttempt[]
-}
-
-export interface BackendLog {
-  info(o: object, m: string): void
-  warn(o: object, m: string): void
 }
 
 /** Why a candidate was skipped; `routine` = the usual state of a machine without that hardware or package. */
@@ -68,7 +67,7 @@ const TF_CPU: Candidate = { name: 'tensorflow', pkg: '@tensorflow/tfjs-node', ba
 const WASM: Candidate = { name: 'wasm', backend: 'wasm', gpu: false }
 const CPU: Candidate = { name: 'cpu', backend: 'cpu', gpu: false }
 
-const PLANS: Record<BackendName | 'auto', Candidate[]> = {
+const PLANS: Record<BackendRequest, Candidate[]> = {
   auto: [TF_GPU, WEBGPU, TF_CPU, WASM, CPU],
   tensorflow: [TF_GPU, TF_CPU],
   webgpu: [WEBGPU],
@@ -123,9 +122,8 @@ async function attempt(c: Candidate): Promise<Skip | { device?: string }> {
  * Activates the requested backend, or for 'auto' the first that works, and logs the choice.
  * An explicit request that cannot be met throws an Error with a one-line message.
  */
-export async function selectBackend(requested: BackendName | 'auto', log: BackendLog): Promise<BackendChoice> {
-  const plan = PLANS[requested]
-  if (plan === undefined) throw new Error(`MHE_BACKEND=${String(requested)}: expected one of ${Object.keys(PLANS).join(', ')}`)
+export async function selectBackend(requested: BackendRequest, log: Pick<Log, 'info' | 'warn'>): Promise<BackendChoice> {
+  const plan = PLANS[checkBackend(requested)]
   const tried: BackendAttempt[] = []
   for (const c of plan) {
     const result = await attempt(c)

@@ -2,6 +2,7 @@
 // OpenAPI document (openapi/openapi.json).
 
 import { Type, type Static } from 'typebox'
+import { topKField, TOP_K_DEFAULT } from './top-k.js'
 
 export const ErrorBody = Type.Object(
   {
@@ -14,9 +15,7 @@ export const ErrorBody = Type.Object(
 )
 
 export const TopKQuery = Type.Object({
-  top_k: Type.Optional(
-    Type.Integer({ description: 'labels per instance (binary bodies; a JSON body may say it too)', minimum: 1 }),
-  ),
+  top_k: topKField('labels per instance (binary bodies; a JSON body may say it too)'),
 })
 
 export const PredictJsonBody = Type.Object(
@@ -24,7 +23,7 @@ export const PredictJsonBody = Type.Object(
     instances: Type.Array(Type.Array(Type.Number(), { description: 'one feature vector of featureDim values' }), {
       description: 'feature vectors, one per instance',
     }),
-    top_k: Type.Optional(Type.Integer({ description: 'labels per instance, best first (default 1)', minimum: 1 })),
+    top_k: topKField(`labels per instance, best first (default ${TOP_K_DEFAULT})`),
   },
   { title: 'PredictRequest', additionalProperties: false },
 )
@@ -87,6 +86,7 @@ export const Health = Type.Object(
   { title: 'Health' },
 )
 
+export type TopKQuery = Static<typeof TopKQuery>
 export type PredictJsonBody = Static<typeof PredictJsonBody>
 export type PredictResponse = Static<typeof PredictResponse>
 export type ModelInfo = Static<typeof ModelInfo>

@@ -100,5 +100,5 @@ t.test('explicit webgpu on a GPU', { skip: !gpuHere && 'no GPU here (checked by 
 })
 
 t.test('an unknown backend name is refused', async (t) => {
-  await t.rejects(selectBackend('gpu' as 'cpu', recorder()), /MHE_BACKEND=gpu: expected one of auto, tensorflow, webgpu, wasm, cpu/)
+  await t.rejects(selectBackend('gpu' as 'cpu', recorder()), /MHE_BACKEND must be one of auto, tensorflow, webgpu, wasm, cpu, got "gpu"/)
 })

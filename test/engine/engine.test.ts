@@ -188,7 +188,7 @@ t.test('no tensors leak over many predictions, warm-up and the widening path', a
   const crowded = await build({ featureDim: 3, heads: [2, 50], numLabels: 51, weights: biasOnly(3, [[0, 20], Array.from({ length: 50 }, (_, j) => -j / 10)]) })
   const e1 = await engineFor(plain)
   const e2 = await engineFor(crowded)
-  t.equal(e1.backend, 'wasm')
+  t.equal(e1.backend.name, 'wasm')
   t.equal(e1.numTensors(), tf.memory().numTensors)
   await e1.warmUp()
   await e2.warmUp(4)

@@ -267,6 +267,27 @@ export interface paths {
                         };
                     };
                 };
+                /** @description Error (Fastify error shape with a stable code) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description HTTP status */
+                            statusCode: number;
+                            /**
+                             * @description stable error code, see the README
+                             * @example MHE_BAD_INSTANCE
+                             */
+                            code: string;
+                            /** @description HTTP status text */
+                            error: string;
+                            /** @description what was expected and what arrived */
+                            message: string;
+                        };
+                    };
+                };
             };
         };
         put?: never;

@@ -1,10 +1,13 @@
 // Liveness (the process answers and can still predict) and readiness (model loaded, warmed up, not draining).
 
-import type { FastifyInstance } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Health } from '../schemas.js'
-import type { Service } from '../../serving/service.js'
+import { RETRY_AFTER_SECONDS } from '../../errors.js'
 
-export default async function healthRoutes(app: FastifyInstance, opts: { service: Service }): Promise<void> {
+const RETRY_AFTER = String(RETRY_AFTER_SECONDS)
+
+const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { lifecycle } = app.mhe
   app.get(
     '/health/live',
     {
@@ -13,7 +16,7 @@ export default async function healthRoutes(app: FastifyInstance, opts: { service
       config: { pressureHandler: () => undefined },
     },
     async (_request, reply) => {
-      if (opts.service.state !== 'failed') return { status: 'ok' }
+      if (lifecycle.alive) return { status: 'ok' }
       reply.code(503)
       return { status: 'failed' }
     },
@@ -22,9 +25,10 @@ export default async function healthRoutes(app: FastifyInstance, opts: { service
     '/health/ready',
     { schema: { summary: 'Readiness probe: 503 while starting or draining', tags: ['health'], response: { 200: Health, 503: Health } } },
     async (_request, reply) => {
-      const state = opts.service.state
-      if (state !== 'ready') reply.code(503).header('Retry-After', '1')
-      return { status: state }
+      if (!lifecycle.ready) reply.code(503).header('Retry-After', RETRY_AFTER)
+      return { status: lifecycle.state }
     },
   )
 }
+
+export default healthRoutes

@@ -1,10 +1,9 @@
 // GET /metrics: Prometheus text exposition of the service's registry.
 
-import type { FastifyInstance } from 'fastify'
-import type { Metrics } from '../../serving/metrics.js'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 
-export default async function metricsRoutes(app: FastifyInstance, opts: { metrics: Metrics }): Promise<void> {
-  const { registry } = opts.metrics
+const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { registry } = app.metrics
   app.get(
     '/metrics',
     {
@@ -20,3 +19,5 @@ export default async function metricsRoutes(app: FastifyInstance, opts: { metric
     },
   )
 }
+
+export default metricsRoutes

@@ -1,0 +1,24 @@
+// The routes, registered after every plugin they use: /predict behind the bearer check when MHE_API_KEYS is set,
+// the probes and /model always open, /metrics behind the check too with MHE_METRICS_AUTH.
+
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import predictRoutes from './predict.js'
+import healthRoutes from './health.js'
+import modelRoutes from './model.js'
+import metricsRoutes from './metrics.js'
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  const auth = app.bearerAuth
+  await app.register(async (scope) => {
+    if (auth) scope.addHook('onRequest', auth)
+    await scope.register(predictRoutes)
+  })
+  await app.register(healthRoutes)
+  await app.register(modelRoutes)
+  await app.register(async (scope) => {
+    if (auth && app.config.metricsAuth) scope.addHook('onRequest', auth)
+    await scope.register(metricsRoutes)
+  })
+}
+
+export default routes
