@@ -87,8 +87,8 @@ export const errors = {
       'MHE_BAD_BINARY_BODY',
       `binary body must be float32 values, a multiple of ${4 * featureDim} bytes (featureDim ${featureDim} x 4), got ${bytes} bytes`,
     ),
-  unsupportedMediaType: (got: string | undefined) =>
-    new ServiceError('MHE_UNSUPPORTED_MEDIA_TYPE', `Content-Type must be application/json or application/octet-stream, got ${got ?? 'none'}`),
+  unsupportedMediaType: (got: string | undefined, expected = 'application/json or application/octet-stream') =>
+    new ServiceError('MHE_UNSUPPORTED_MEDIA_TYPE', `Content-Type must be ${expected}, got ${got ?? 'none'}`),
   bodyTooLarge: (limit: number) => new ServiceError('MHE_BODY_TOO_LARGE', `body is larger than the limit of ${limit} bytes`),
   malformedJson: (detail: string) => new ServiceError('MHE_MALFORMED_JSON', `body is not valid JSON: ${detail}`),
   unauthorized: () => new ServiceError('MHE_UNAUTHORIZED', 'expected an Authorization: Bearer <token> header with a valid token'),

@@ -39,4 +39,21 @@ t.test('the README example request, run against the demo bundle, gives the answe
   const got = res.json() as typeof shown
   t.same(got.predictions[0]!.top_k.map((c) => [c.label_id, c.label]), shown.predictions[0]!.top_k.map((c) => [c.label_id, c.label]), 'same labels as the README shows (retrained? update the README example)')
   got.predictions[0]!.top_k.forEach((c, i) => t.ok(Math.abs(c.score - shown.predictions[0]!.top_k[i]!.score) < 1e-4, 'same scores'))
+
+  // The binary example: the same words as raw float32 to POST /predict/binary, the same labels.
+  const binCmd = /npx tsx tools\/demo\/request\.ts (.*) > request\.f32/.exec(readme)
+  const binUrl = /curl -s 'localhost:8080(\/predict\/binary\?top_k=\d+)' -H 'content-type: application\/octet-stream' --data-binary @request\.f32/.exec(readme)
+  t.ok(binCmd && binUrl, 'README shows the binary request and its curl')
+  const raw = execFileSync(process.execPath, ['--import', 'tsx', 'tools/demo/request.ts', ...binCmd![1]!.split(/\s+/)])
+  const bin = await app.inject({ method: 'POST', url: binUrl![1]!, headers: { 'content-type': 'application/octet-stream' }, payload: raw })
+  t.equal(bin.statusCode, 200)
+  t.same((bin.json() as typeof shown).predictions[0]!.top_k.map((c) => c.label), shown.predictions[0]!.top_k.map((c) => c.label), 'binary: the same labels')
+})
+
+t.test('the Clients section names the generator versions installed', async (t) => {
+  const pkgs = ['openapi-typescript', 'openapi-fetch', '@hey-api/openapi-ts', 'orval', 'oazapfts', '@oazapfts/runtime']
+  for (const name of pkgs) {
+    const { version } = JSON.parse(readFileSync(`node_modules/${name}/package.json`, 'utf8')) as { version: string }
+    t.ok(readme.includes(`${name} ${version}`), `README names ${name} ${version}`)
+  }
 })

@@ -10,107 +10,30 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Predict labels for a batch of feature vectors
-         * @description JSON `{"instances": [[...featureDim numbers], ...], "top_k": k}`, or `application/octet-stream` with raw little-endian float32 values (n x featureDim) and `top_k` in the query. Both answer the same JSON.
+         * Predict labels for a batch of feature vectors (JSON)
+         * @description Takes `{"instances": [[...featureDim numbers], ...], "top_k": k}` and answers one prediction per instance, in order, each with its top_k labels best first. For raw float32 bodies, use `predictBinary`.
          */
-        post: {
-            parameters: {
-                query?: {
-                    /** @description labels per instance (binary bodies; a JSON body may say it too) */
-                    top_k?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description feature vectors, one per instance */
-                        instances: number[][];
-                        /** @description labels per instance, best first (default 1) */
-                        top_k?: number;
-                    };
-                    "application/octet-stream": string;
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            model: string;
-                            version: string;
-                            /** @description one per instance, in order */
-                            predictions: {
-                                /** @description global label id, 0 <= id < numLabels */
-                                label_id: number;
-                                /** @description label name from labels.txt */
-                                label: string;
-                                /** @description product of the heads' softmax probabilities */
-                                score: number;
-                                /** @description local id per head, head 1 most significant */
-                                head_ids: number[];
-                                /** @description best first; the first entry is the prediction itself */
-                                top_k: {
-                                    /** @description global label id, 0 <= id < numLabels */
-                                    label_id: number;
-                                    /** @description label name from labels.txt */
-                                    label: string;
-                                    /** @description product of the heads' softmax probabilities */
-                                    score: number;
-                                }[];
-                            }[];
-                        };
-                    };
-                };
-                /** @description Error (Fastify error shape with a stable code) */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description HTTP status */
-                            statusCode: number;
-                            /**
-                             * @description stable error code, see the README
-                             * @example MHE_BAD_INSTANCE
-                             */
-                            code: string;
-                            /** @description HTTP status text */
-                            error: string;
-                            /** @description what was expected and what arrived */
-                            message: string;
-                        };
-                    };
-                };
-                /** @description Error (Fastify error shape with a stable code) */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description HTTP status */
-                            statusCode: number;
-                            /**
-                             * @description stable error code, see the README
-                             * @example MHE_BAD_INSTANCE
-                             */
-                            code: string;
-                            /** @description HTTP status text */
-                            error: string;
-                            /** @description what was expected and what arrived */
-                            message: string;
-                        };
-                    };
-                };
-            };
+        post: operations["predict"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/predict/binary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
+        get?: never;
+        put?: never;
+        /**
+         * Predict labels for a batch of raw float32 feature vectors
+         * @description The fast path for heavy clients: the body is raw little-endian float32, n x featureDim values (n is inferred from the length), `top_k` in the query. Answers exactly what `predict` answers for the same values.
+         */
+        post: operations["predictBinary"];
         delete?: never;
         options?: never;
         head?: never;
@@ -124,42 +47,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness probe: 503 once the engine thread has died */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description ok / ready, or starting / draining / closing / failed */
-                            status: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description ok / ready, or starting / draining / closing / failed */
-                            status: string;
-                        };
-                    };
-                };
-            };
-        };
+        /**
+         * Liveness probe
+         * @description Answers 200 while the process can still predict; 503 `failed` once its engine thread has died.
+         */
+        get: operations["getLiveness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -175,42 +67,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness probe: 503 while starting or draining */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description ok / ready, or starting / draining / closing / failed */
-                            status: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description ok / ready, or starting / draining / closing / failed */
-                            status: string;
-                        };
-                    };
-                };
-            };
-        };
+        /**
+         * Readiness probe
+         * @description Answers 200 once the model is loaded and warmed up; 503 (with Retry-After) while starting, draining or failed.
+         */
+        get: operations["getReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -226,70 +87,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Model metadata */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            name: string;
-                            version: string;
-                            description?: string;
-                            featureDim: number;
-                            heads: number[];
-                            numLabels: number;
-                            outputs: string;
-                            /** @description featurizer settings from mhe.json */
-                            features?: {
-                                [key: string]: unknown;
-                            };
-                            /** @description tfjs backend in use */
-                            backend: string;
-                            batching: {
-                                maxBatch: number;
-                                maxDelayMs: number;
-                                maxQueue: number;
-                                maxInstances: number;
-                                maxTopK: number;
-                                requestTimeoutMs: number;
-                            };
-                        };
-                    };
-                };
-                /** @description Error (Fastify error shape with a stable code) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description HTTP status */
-                            statusCode: number;
-                            /**
-                             * @description stable error code, see the README
-                             * @example MHE_BAD_INSTANCE
-                             */
-                            code: string;
-                            /** @description HTTP status text */
-                            error: string;
-                            /** @description what was expected and what arrived */
-                            message: string;
-                        };
-                    };
-                };
-            };
-        };
+        /**
+         * Model metadata
+         * @description What is served (name, version, featureDim, heads, numLabels, featurizer settings), the backend it runs on and the limits in force.
+         */
+        get: operations["getModel"];
         put?: never;
         post?: never;
         delete?: never;
@@ -305,27 +107,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus metrics (text exposition format) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Prometheus text format 0.0.4 */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": string;
-                    };
-                };
-            };
-        };
+        /**
+         * Prometheus metrics
+         * @description Prometheus text exposition format 0.0.4. Open unless the server sets MHE_METRICS_AUTH=true.
+         */
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -337,7 +123,106 @@ export interface paths {
 }
 export type webhooks = Record<string, never>;
 export interface components {
-    schemas: never;
+    schemas: {
+        /** @description A batch of feature vectors to classify. */
+        PredictRequest: {
+            /** @description feature vectors, one per instance (at least one) */
+            instances: number[][];
+            /** @description labels per instance, best first (default 1) */
+            top_k?: number;
+        };
+        /** @description Predictions for a batch, one per instance, in order. */
+        PredictResponse: {
+            /** @description name of the model bundle that answered */
+            model: string;
+            /** @description version of the model bundle that answered */
+            version: string;
+            /** @description one per instance, in order */
+            predictions: components["schemas"]["Prediction"][];
+        };
+        /** @description The best label of one instance, and its top_k labels. */
+        Prediction: {
+            /** @description global label id, 0 <= id < numLabels */
+            label_id: number;
+            /** @description label name (line label_id of the bundle's labels.txt) */
+            label: string;
+            /** @description product of the heads' softmax probabilities */
+            score: number;
+            /** @description local id per head, head 1 most significant */
+            head_ids: number[];
+            /** @description top_k labels, best first (fewer only when the model has fewer labels); the first is the prediction itself */
+            top_k: components["schemas"]["ScoredLabel"][];
+        };
+        /** @description One label with its score. */
+        ScoredLabel: {
+            /** @description global label id, 0 <= id < numLabels */
+            label_id: number;
+            /** @description label name (line label_id of the bundle's labels.txt) */
+            label: string;
+            /** @description product of the heads' softmax probabilities */
+            score: number;
+        };
+        /** @description The model being served, the backend it runs on and the limits in force. */
+        ModelInfo: {
+            /** @description bundle name (mhe.json) */
+            name: string;
+            /** @description bundle version (mhe.json) */
+            version: string;
+            /** @description bundle description (mhe.json) */
+            description?: string;
+            /** @description values per feature vector */
+            featureDim: number;
+            /** @description head sizes n_1..n_H, head 1 most significant */
+            heads: number[];
+            /** @description number of labels C */
+            numLabels: number;
+            /** @description what the model outputs: logits or probabilities */
+            outputs: string;
+            /** @description featurizer settings from mhe.json */
+            features?: {
+                [key: string]: unknown;
+            };
+            /** @description TensorFlow.js backend in use */
+            backend: string;
+            /** @description batching and request limits in force */
+            batching: {
+                /** @description most instances in one model call */
+                maxBatch: number;
+                /** @description longest the first queued instance waits for company (ms) */
+                maxDelayMs: number;
+                /** @description most instances waiting; past it, 503 */
+                maxQueue: number;
+                /** @description most instances in one request */
+                maxInstances: number;
+                /** @description largest top_k accepted */
+                maxTopK: number;
+                /** @description deadline of a request inside the server (ms) */
+                requestTimeoutMs: number;
+            };
+        };
+        /** @description A probe answer. */
+        Health: {
+            /**
+             * @description live: ok or failed; ready: ready, or starting, draining, closing or failed
+             * @enum {string}
+             */
+            status: "ok" | "ready" | "starting" | "draining" | "closing" | "failed";
+        };
+        /** @description Every error answer: Fastify's error shape with a stable `code`. */
+        ErrorBody: {
+            /** @description HTTP status of the answer */
+            statusCode: number;
+            /**
+             * @description stable error code (README "Errors" lists what each means)
+             * @enum {string}
+             */
+            code: "MHE_BAD_REQUEST" | "MHE_BAD_INSTANCE" | "MHE_EMPTY_BATCH" | "MHE_TOO_MANY_INSTANCES" | "MHE_BAD_TOP_K" | "MHE_BAD_BINARY_BODY" | "MHE_MALFORMED_JSON" | "MHE_UNAUTHORIZED" | "MHE_NOT_FOUND" | "MHE_BODY_TOO_LARGE" | "MHE_UNSUPPORTED_MEDIA_TYPE" | "MHE_CLIENT_CLOSED" | "MHE_INTERNAL" | "MHE_QUEUE_FULL" | "MHE_OVERLOADED" | "MHE_SHUTTING_DOWN" | "MHE_TIMEOUT" | "MHE_NOT_READY";
+            /** @description HTTP status text */
+            error: string;
+            /** @description what was expected and what arrived */
+            message: string;
+        };
+    };
     responses: never;
     parameters: never;
     requestBodies: never;
@@ -345,4 +230,323 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    predict: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PredictRequest"];
+            };
+        };
+        responses: {
+            /** @description One prediction per instance, in order. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PredictResponse"];
+                };
+            };
+            /** @description The body or query is not what the operation expects (shape, instance length, NaN/Infinity, no instances, too many instances, top_k, binary length, malformed JSON). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server has MHE_API_KEYS and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    /** @description the scheme to use: Bearer realm="mhe" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than MHE_BODY_LIMIT. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Content-Type is not one the operation takes. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not available now (queue full, overloaded, draining, timed out, model not ready): retry after Retry-After seconds, or on another replica. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    predictBinary: {
+        parameters: {
+            query?: {
+                /** @description labels per instance, best first (default 1) */
+                top_k?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": Blob;
+            };
+        };
+        responses: {
+            /** @description One prediction per instance, in order. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PredictResponse"];
+                };
+            };
+            /** @description The body or query is not what the operation expects (shape, instance length, NaN/Infinity, no instances, too many instances, top_k, binary length, malformed JSON). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server has MHE_API_KEYS and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    /** @description the scheme to use: Bearer realm="mhe" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than MHE_BODY_LIMIT. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Content-Type is not one the operation takes. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not available now (queue full, overloaded, draining, timed out, model not ready): retry after Retry-After seconds, or on another replica. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getLiveness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Alive: `ok`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description The engine thread died: `failed`; replace the process. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready: `ready`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description Not ready: `starting`, `draining`, `closing` or `failed`. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before asking again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    getModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The model and its settings. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelInfo"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not available now (queue full, overloaded, draining, timed out, model not ready): retry after Retry-After seconds, or on another replica. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics, as Prometheus text. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description The server has MHE_API_KEYS and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    /** @description the scheme to use: Bearer realm="mhe" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not available now (queue full, overloaded, draining, timed out, model not ready): retry after Retry-After seconds, or on another replica. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+}

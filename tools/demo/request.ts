@@ -1,16 +1,25 @@
-// Prints the JSON body of POST /predict for words, featurized as the demo bundle's mhe.json says (for curl).
-// Usage: npx tsx tools/demo/request.ts [--top-k K] WORD...   (MHE_MODEL picks another bundle folder)
+// Prints the body of a prediction request for words, featurized as the demo bundle's mhe.json says (for curl): the
+// JSON body of POST /predict, or with --binary the raw little-endian float32 body of POST /predict/binary.
+// Usage: npx tsx tools/demo/request.ts [--top-k K | --binary] WORD...   (MHE_MODEL picks another bundle folder)
 import { parseArgs } from 'node:util'
-import { featurize } from '../features/ngrams.js'
+import { featurize, featurizeBatch } from '../features/ngrams.js'
 import { bundleNgramSettings } from './client.js'
 import { OPTIONS } from '../../src/config.js'
 
-const { values, positionals } = parseArgs({ options: { 'top-k': { type: 'string', default: '1' } }, allowPositionals: true })
+const { values, positionals } = parseArgs({
+  options: { 'top-k': { type: 'string', default: '1' }, binary: { type: 'boolean', default: false } },
+  allowPositionals: true,
+})
 if (positionals.length === 0) {
-  process.stderr.write('usage: npx tsx tools/demo/request.ts [--top-k K] WORD...\n')
+  process.stderr.write('usage: npx tsx tools/demo/request.ts [--top-k K | --binary] WORD...\n')
   process.exit(2)
 }
 const settings = await bundleNgramSettings(process.env.MHE_MODEL ?? OPTIONS.modelDir.default)
-// Sparse features: most of the featureDim values are 0, printed short.
-const instances = positionals.map((w) => Array.from(featurize(w, settings), (v) => (v === 0 ? 0 : Number(v.toPrecision(6)))))
-process.stdout.write(JSON.stringify({ instances, top_k: Number(values['top-k']) }) + '\n')
+if (values.binary) {
+  // top_k goes in the query string of POST /predict/binary; x86 and ARM are little-endian, as the wire format is.
+  process.stdout.write(new Uint8Array(featurizeBatch(positionals, settings).buffer))
+} else {
+  // Sparse features: most of the featureDim values are 0, printed short.
+  const instances = positionals.map((w) => Array.from(featurize(w, settings), (v) => (v === 0 ? 0 : Number(v.toPrecision(6)))))
+  process.stdout.write(JSON.stringify({ instances, top_k: Number(values['top-k']) }) + '\n')
+}

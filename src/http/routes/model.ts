@@ -2,7 +2,8 @@
 // model is still loading.
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ErrorBody, ModelInfo } from '../schemas.js'
+import { errorResponses, jsonResponse, ModelInfo } from '../schemas.js'
+import { OPEN } from '../openapi.js'
 import { errors } from '../../errors.js'
 import type { Config } from '../../config.js'
 import type { Loaded } from '../../serving/service.js'
@@ -33,7 +34,16 @@ const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   let info: ModelInfo | undefined
   app.get(
     '/model',
-    { schema: { summary: 'Model metadata', tags: ['model'], response: { 200: ModelInfo, 503: ErrorBody } } },
+    {
+      schema: {
+        operationId: 'getModel',
+        summary: 'Model metadata',
+        description: 'What is served (name, version, featureDim, heads, numLabels, featurizer settings), the backend it runs on and the limits in force.',
+        tags: ['model'],
+        security: OPEN,
+        response: { 200: jsonResponse('The model and its settings.', ModelInfo), ...errorResponses(500, 503) },
+      },
+    },
     async () => {
       const loaded = service.loaded
       if (loaded === undefined) throw errors.notReady()

@@ -1,9 +1,11 @@
-// POST /predict: JSON or raw float32 instances in, top-k labels with scores out.
+// POST /predict (JSON) and POST /predict/binary (raw float32): instances in, top-k labels with scores out.
 
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../errors.js'
 import { systemClock, type AbortLike } from '../../serving/batcher.js'
-import { ErrorBody, PredictJsonBody, PredictResponse, TopKQuery, BinaryBody } from '../schemas.js'
+import { BinaryBody, errorResponses, jsonResponse, PredictJsonBody, PredictResponse, TopKQuery } from '../schemas.js'
+import { BEARER, documented } from '../openapi.js'
 import { parseTopK } from '../top-k.js'
 import type { Instance, Loaded } from '../../serving/service.js'
 import type { Candidate } from '../../mhe/codec.js'
@@ -67,6 +69,9 @@ class ConnectionClosed implements AbortLike {
   }
 }
 
+/** `application/json; charset=utf-8` -> `application/json`. */
+const mediaType = (contentType: string | undefined): string | undefined => contentType?.split(';', 1)[0]!.trim().toLowerCase()
+
 /** The request as the schemas type it; the body is JSON or, for application/octet-stream, raw bytes. */
 interface PredictRequest {
   Body: PredictJsonBody | Buffer | undefined
@@ -82,74 +87,107 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return { ...topK[0]!, head_ids: best.headIds, top_k: topK }
   }
 
+  /** Queues the instances of a parsed request, waits for their batch and answers; shared by both routes. */
+  const answer = async (loaded: Loaded, features: Float32Array, k: number, request: FastifyRequest, reply: FastifyReply) => {
+    const { manifest, labels } = loaded
+    const d = manifest.featureDim
+    // Let go of the parsed body before waiting for the batch. Held across the wait, its arrays (one JS array of
+    // featureDim numbers per instance) survive scavenges and get copied and promoted: a GC cost that grows with
+    // concurrency (bench/README.md). Only the Float32Array copy is used from here on.
+    ;(request as { body: unknown }).body = undefined
+    const n = features.length / d
+    if (n > config.maxInstances) throw errors.tooManyInstances(n, config.maxInstances)
+    if (service.state === 'failed') throw errors.engineFailed()
+    const kEff = Math.min(k, manifest.numLabels)
+    const items: Instance[] = []
+    for (let i = 0; i < n; i++) items.push({ features: features.subarray(i * d, (i + 1) * d), k: kEff })
+
+    // A client that leaves takes its queued instances with it.
+    const abort = new ConnectionClosed()
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) abort.abort()
+    })
+    // The batcher's refusals (queue full, closed, deadline, client gone) go to the error handler as they are.
+    const results = await loaded.batcher.submit(items, {
+      signal: abort,
+      deadline: systemClock.now() + config.requestTimeoutMs,
+    })
+    // Finite features can still overflow float32 inside the model (e.g. 3e38): NaN scores are the input's fault.
+    const bad = results.findIndex((cands) => cands.some((c) => Number.isNaN(c.logScore)))
+    if (bad >= 0) {
+      throw errors.badInstance(`instance ${bad} overflows the model's float32 outputs (NaN scores), expected feature values of a smaller magnitude`)
+    }
+    return { model: manifest.name, version: manifest.version, predictions: results.map((c) => toPrediction(c, labels)) }
+  }
+
+  /** What is served, or 503: listening while the model loads (or after it failed to), nothing predicts yet. */
+  const servedModel = (): Loaded => {
+    const loaded = service.loaded
+    if (loaded === undefined) throw service.state === 'failed' ? errors.engineFailed() : errors.notReady()
+    return loaded
+  }
+
   app.post<PredictRequest>(
     '/predict',
     {
       schema: {
-        summary: 'Predict labels for a batch of feature vectors',
+        operationId: 'predict',
+        summary: 'Predict labels for a batch of feature vectors (JSON)',
         description:
-          'JSON `{"instances": [[...featureDim numbers], ...], "top_k": k}`, or `application/octet-stream` with raw ' +
-          'little-endian float32 values (n x featureDim) and `top_k` in the query. Both answer the same JSON.',
+          'Takes `{"instances": [[...featureDim numbers], ...], "top_k": k}` and answers one prediction per instance, ' +
+          'in order, each with its top_k labels best first. For raw float32 bodies, use `predictBinary`.',
         tags: ['predict'],
+        security: BEARER,
         querystring: TopKQuery,
-        body: {
-          content: {
-            'application/json': { schema: PredictJsonBody },
-            'application/octet-stream': { schema: BinaryBody },
-          },
-        },
-        response: { 200: PredictResponse, '4xx': ErrorBody, '5xx': ErrorBody },
+        body: { content: { 'application/json': { schema: PredictJsonBody } } },
+        response: { 200: jsonResponse('One prediction per instance, in order.', PredictResponse), ...errorResponses(400, 401, 413, 415, 500, 503) },
       },
+      // Raw float32 bodies (and their ?top_k) are still taken here, as before predictBinary; the document shows
+      // them only on predictBinary, so that every generator sees one media type per operation.
+      config: { swaggerTransform: ({ schema, url }) => documented({ ...schema, querystring: undefined }, url) },
     },
     async (request, reply) => {
       const { body, query } = request
       // No Content-Type and no body: Fastify parses nothing and hands over undefined.
       if (body === undefined || body === null) throw errors.unsupportedMediaType(request.headers['content-type'])
-      // Listening while the model loads (or after it failed to): nothing to predict with yet.
-      const loaded = service.loaded
-      if (loaded === undefined) throw service.state === 'failed' ? errors.engineFailed() : errors.notReady()
-      const { manifest, labels } = loaded
-      const d = manifest.featureDim
-      let features: Float32Array
-      let k: number
-      if (Buffer.isBuffer(body)) {
-        features = fromBinary(body, d, loaded.instanceBuffers)
-        k = parseTopK(query.top_k, config.maxTopK)
-      } else {
-        if (body.instances.length === 0) throw errors.emptyBatch()
-        if (body.instances.length > config.maxInstances) throw errors.tooManyInstances(body.instances.length, config.maxInstances)
-        // A query top_k is checked even when the body's wins: a bad one is never silently ignored.
-        const queryK = parseTopK(query.top_k, config.maxTopK)
-        k = body.top_k === undefined ? queryK : parseTopK(body.top_k, config.maxTopK)
-        features = fromJson(body.instances, d, loaded.instanceBuffers)
-      }
-      // Let go of the parsed body before waiting for the batch. Held across the wait, its arrays (one JS array of
-      // featureDim numbers per instance) survive scavenges and get copied and promoted: a GC cost that grows with
-      // concurrency (bench/README.md). Only the Float32Array copy is used from here on.
-      request.body = undefined
-      const n = features.length / d
-      if (n > config.maxInstances) throw errors.tooManyInstances(n, config.maxInstances)
-      if (service.state === 'failed') throw errors.engineFailed()
-      const kEff = Math.min(k, manifest.numLabels)
-      const items: Instance[] = []
-      for (let i = 0; i < n; i++) items.push({ features: features.subarray(i * d, (i + 1) * d), k: kEff })
+      const loaded = servedModel()
+      const d = loaded.manifest.featureDim
+      if (Buffer.isBuffer(body)) return answer(loaded, fromBinary(body, d, loaded.instanceBuffers), parseTopK(query.top_k, config.maxTopK), request, reply)
+      if (body.instances.length === 0) throw errors.emptyBatch()
+      if (body.instances.length > config.maxInstances) throw errors.tooManyInstances(body.instances.length, config.maxInstances)
+      // A query top_k is checked even when the body's wins: a bad one is never silently ignored.
+      const queryK = parseTopK(query.top_k, config.maxTopK)
+      const k = body.top_k === undefined ? queryK : parseTopK(body.top_k, config.maxTopK)
+      return answer(loaded, fromJson(body.instances, d, loaded.instanceBuffers), k, request, reply)
+    },
+  )
 
-      // A client that leaves takes its queued instances with it.
-      const abort = new ConnectionClosed()
-      reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) abort.abort()
-      })
-      // The batcher's refusals (queue full, closed, deadline, client gone) go to the error handler as they are.
-      const results = await loaded.batcher.submit(items, {
-        signal: abort,
-        deadline: systemClock.now() + config.requestTimeoutMs,
-      })
-      // Finite features can still overflow float32 inside the model (e.g. 3e38): NaN scores are the input's fault.
-      const bad = results.findIndex((cands) => cands.some((c) => Number.isNaN(c.logScore)))
-      if (bad >= 0) {
-        throw errors.badInstance(`instance ${bad} overflows the model's float32 outputs (NaN scores), expected feature values of a smaller magnitude`)
-      }
-      return { model: manifest.name, version: manifest.version, predictions: results.map((c) => toPrediction(c, labels)) }
+  app.post<{ Body: Buffer | undefined; Querystring: TopKQuery }>(
+    '/predict/binary',
+    {
+      schema: {
+        operationId: 'predictBinary',
+        summary: 'Predict labels for a batch of raw float32 feature vectors',
+        description:
+          'The fast path for heavy clients: the body is raw little-endian float32, n x featureDim values (n is ' +
+          'inferred from the length), `top_k` in the query. Answers exactly what `predict` answers for the same values.',
+        tags: ['predict'],
+        security: BEARER,
+        querystring: TopKQuery,
+        body: { content: { 'application/octet-stream': { schema: BinaryBody } } },
+        response: { 200: jsonResponse('One prediction per instance, in order.', PredictResponse), ...errorResponses(400, 401, 413, 415, 500, 503) },
+      },
+      // Checked before the body is read: a JSON body is refused, not parsed.
+      onRequest: (request, _reply, done) => {
+        const type = request.headers['content-type']
+        done(mediaType(type) === 'application/octet-stream' ? undefined : errors.unsupportedMediaType(type, 'application/octet-stream'))
+      },
+    },
+    async (request, reply) => {
+      const body = request.body
+      if (!Buffer.isBuffer(body)) throw errors.unsupportedMediaType(request.headers['content-type'], 'application/octet-stream')
+      const loaded = servedModel()
+      return answer(loaded, fromBinary(body, loaded.manifest.featureDim, loaded.instanceBuffers), parseTopK(request.query.top_k, config.maxTopK), request, reply)
     },
   )
 }
