@@ -45,8 +45,8 @@ t.test('defaults', async (t) => {
     host: '127.0.0.1',
     modelDir: 'models/demo',
     backend: 'auto',
-    maxBatch: 256,
-    maxDelayMs: 0,
+    maxBatch: 'auto',
+    maxDelayMs: 'auto',
     maxQueue: 4096,
     maxInstances: 1024,
     maxTopK: 100,
@@ -108,13 +108,15 @@ t.test('values: integers trimmed, booleans in two spellings, lists split and tri
 
 t.test('each integer setting: below its minimum, fractional, not a number, empty', async (t) => {
   for (const key of keys) {
-    const o: { env: string; flag: string; kind: string; min?: number } = OPTIONS[key]
+    const o: { env: string; flag: string; kind: string; min?: number; auto?: boolean } = OPTIONS[key]
     if (o.kind !== 'int') continue
     const min = o.min ?? 0
+    // The batching settings also take 'auto' (test/config-batching.test.ts), and their message says so.
+    const expected = `an integer >= ${min}${o.auto === true ? ' or auto' : ''}`
     for (const bad of [String(min - 1), '1.5', 'ten', '', '9007199254740993']) {
-      t.equal(message({ [o.env]: bad }), `${o.env} must be an integer >= ${min}, got ${JSON.stringify(bad)}`, `${o.env}=${JSON.stringify(bad)}`)
+      t.equal(message({ [o.env]: bad }), `${o.env} must be ${expected}, got ${JSON.stringify(bad)}`, `${o.env}=${JSON.stringify(bad)}`)
     }
-    t.equal(message({}, [`--${o.flag}`, 'x']), `--${o.flag} must be an integer >= ${min}, got "x"`, 'a flag is named as the flag')
+    t.equal(message({}, [`--${o.flag}`, 'x']), `--${o.flag} must be ${expected}, got "x"`, 'a flag is named as the flag')
   }
 })
 
@@ -130,10 +132,10 @@ t.test('each boolean setting: anything but true, false, 1, 0', async (t) => {
 })
 
 t.test('the checks across values', async (t) => {
-  t.equal(message({ MHE_BACKEND: 'quantum' }), 'MHE_BACKEND must be one of auto, tensorflow, wasm, cpu, got "quantum"')
+  t.equal(message({ MHE_BACKEND: 'quantum' }), 'MHE_BACKEND must be one of auto, tensorflow, webgpu, wasm, cpu, got "quantum"')
   t.equal(message({ LOG_LEVEL: 'loud' }), 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"')
   t.equal(message({ PORT: '65536' }), 'PORT must be at most 65535, got 65536')
-  t.equal(message({ MHE_MAX_QUEUE: '100' }), 'MHE_MAX_QUEUE (100) must be at least MHE_MAX_BATCH (256)')
+  t.equal(message({ MHE_MAX_QUEUE: '100', MHE_MAX_BATCH: '256' }), 'MHE_MAX_QUEUE (100) must be at least MHE_MAX_BATCH (256)')
   t.equal(loadConfig({ MHE_MAX_QUEUE: '100' }, ['--max-batch', '50']).maxQueue, 100, 'checked after the flags apply')
 })
 

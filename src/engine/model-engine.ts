@@ -24,6 +24,11 @@ export interface ModelEngine {
   predict(features: Float32Array, n: number, topK: ArrayLike<number>): Promise<Candidate[][]>
   /** Live tfjs tensors (on the engine thread: as of its last answer). */
   numTensors(): number
+  /**
+   * Where the feature buffers of finished batches go back to (StartEngineOptions.recycle). Settable after start: the
+   * service sizes its batch buffers only once the backend, and with it the batch size, is known (config.ts batchingFor).
+   */
+  recycle: FloatPool | undefined
   /** Called at most once, when the engine can predict no more (its thread died); never by the in-thread engine. */
   onFailure: ((err: Error) => void) | undefined
   dispose(): void | Promise<void>

@@ -51,6 +51,7 @@ function spawn(data: EngineWorkerData): Worker {
 export class EngineThread implements ModelEngine {
   /** Called once if the thread dies; every prediction after that fails. */
   onFailure: ((err: Error) => void) | undefined
+  recycle: FloatPool | undefined
   private readonly waiting = new Map<number, Waiting>()
   private seq = 0
   private failure: Error | undefined
@@ -62,8 +63,9 @@ export class EngineThread implements ModelEngine {
     readonly backend: BackendChoice,
     private tensors: number,
     private readonly log: Log,
-    private readonly recycle: FloatPool | undefined,
+    recycle: FloatPool | undefined,
   ) {
+    this.recycle = recycle
     worker.on('message', (m: FromEngine) => this.onMessage(m))
     worker.on('error', (err) => this.fail(err))
     worker.on('messageerror', (err) => this.fail(err)) // an answer that cannot be read: its batch would wait forever

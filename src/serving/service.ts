@@ -2,7 +2,7 @@
 // default, MHE_ENGINE_THREAD) and feeds it through the dynamic batcher; its state is the Lifecycle's. Knows nothing
 // of HTTP.
 
-import type { Config } from '../config.js'
+import { batchingFor, type Batching, type Config } from '../config.js'
 import type { BackendChoice } from '../engine/backend.js'
 import type { Manifest } from '../bundle/manifest.js'
 import { readBundleFiles, readLabels } from '../bundle/files.js'
@@ -29,6 +29,8 @@ export interface Loaded {
   readonly labels: LabelStore
   readonly batcher: Batcher<Instance, Candidate[]>
   readonly backend: BackendChoice
+  /** maxBatch and maxDelayMs as resolved for the backend (config.ts batchingFor). */
+  readonly batching: Batching
   /** Feature buffers of one instance (featureDim floats), recycled once their batch has copied them. */
   readonly instanceBuffers: FloatPool
   readonly manifest: Manifest
@@ -40,8 +42,11 @@ async function load(config: Config, log: Log, hooks: BatcherHooks | undefined): 
   const labels = await readLabels(files)
   const d = files.manifest.featureDim
   const instanceBuffers = new FloatPool(d, Math.max(16, Math.floor(INSTANCE_POOL_BYTES / (4 * d))))
-  const batchBuffers = new FloatPool(config.maxBatch * d, 2)
-  const engine = await startEngine({ files, backend: config.backend, thread: config.engineThread, log, recycle: batchBuffers })
+  const engine = await startEngine({ files, backend: config.backend, thread: config.engineThread, log })
+  // The batch size depends on the backend (a GPU wants larger batches), known only now.
+  const batching = batchingFor(config, engine.backend.gpu)
+  const batchBuffers = new FloatPool(batching.maxBatch * d, 2)
+  engine.recycle = batchBuffers
   const runBatch = async (items: Instance[]): Promise<Candidate[][]> => {
     const n = items.length
     const buffer = batchBuffers.take()
@@ -55,13 +60,8 @@ async function load(config: Config, log: Log, hooks: BatcherHooks | undefined): 
     // The engine takes the buffer over and hands it back to batchBuffers when done.
     return engine.predict(buffer.subarray(0, n * d), n, topK)
   }
-  const batcher = new Batcher(runBatch, {
-    maxBatch: config.maxBatch,
-    maxDelayMs: config.maxDelayMs,
-    maxQueue: config.maxQueue,
-    hooks,
-  })
-  return { engine, labels, batcher, backend: engine.backend, instanceBuffers, manifest: files.manifest }
+  const batcher = new Batcher(runBatch, { ...batching, maxQueue: config.maxQueue, hooks })
+  return { engine, labels, batcher, backend: engine.backend, batching, instanceBuffers, manifest: files.manifest }
 }
 
 export class Service {
@@ -114,12 +114,12 @@ export class Service {
       throw err
     }
     this.current = loaded
-    const { engine, backend, manifest: m } = loaded
+    const { engine, backend, batching, manifest: m } = loaded
     // Nothing can be predicted any more: fail readiness and liveness so the orchestrator replaces the process.
     engine.onFailure = () => this.lifecycle.to('failed')
     this.lifecycle.to('ready')
     this.log.info(
-      { model: m.name, version: m.version, heads: m.heads, numLabels: m.numLabels, featureDim: m.featureDim, backend: backend.name, engineThread: this.config.engineThread },
+      { model: m.name, version: m.version, heads: m.heads, numLabels: m.numLabels, featureDim: m.featureDim, backend: backend.name, ...batching, engineThread: this.config.engineThread },
       'model loaded and warmed up',
     )
   }

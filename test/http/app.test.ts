@@ -62,7 +62,7 @@ t.test('health, model metadata, docs, request ids', async (t) => {
   t.equal(ready.statusCode, 200)
   t.same(ready.json(), { status: 'ready' })
   const model = (await app.inject('/model')).json()
-  t.match(model, { name: 'test', featureDim: d, heads, numLabels, backend: 'wasm', batching: { maxInstances: 16, maxTopK: 50 } })
+  t.match(model, { name: 'test', featureDim: d, heads, numLabels, backend: 'wasm', batching: { maxInstances: 16, maxTopK: 50, maxBatch: 256, maxDelayMs: 0 } })
   const docs = await app.inject('/docs/json')
   t.equal(docs.json().openapi, '3.0.3')
   const withId = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'abc-123' } })

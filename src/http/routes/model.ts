@@ -8,7 +8,7 @@ import { errors } from '../../errors.js'
 import type { Config } from '../../config.js'
 import type { Loaded } from '../../serving/service.js'
 
-function modelInfo({ manifest: m, backend }: Loaded, config: Config): ModelInfo {
+function modelInfo({ manifest: m, backend, batching }: Loaded, config: Config): ModelInfo {
   return {
     name: m.name,
     version: m.version,
@@ -20,8 +20,7 @@ function modelInfo({ manifest: m, backend }: Loaded, config: Config): ModelInfo 
     features: m.features,
     backend: backend.name,
     batching: {
-      maxBatch: config.maxBatch,
-      maxDelayMs: config.maxDelayMs,
+      ...batching,
       maxQueue: config.maxQueue,
       maxInstances: config.maxInstances,
       maxTopK: config.maxTopK,
