@@ -13,6 +13,13 @@ export interface Config {
   port: number
   host: string
   modelDir: string
+  /** '' = one bundle (modelDir); else DIR/<name>/<version>/ (src/bundle/repository.ts). */
+  modelRepository: string
+  /** The model /predict serves in a repository; '' = the only one. */
+  defaultModel: string
+  /** Seconds between repository scans; 0 = never. */
+  repositoryPollS: number
+  adminKeys: string[]
   backend: BackendRequest
   /** 'auto': by backend, see batchingFor. */
   maxBatch: number | 'auto'
@@ -63,6 +70,10 @@ export const OPTIONS = {
   port: { env: 'PORT', flag: 'port', kind: 'int', min: 0, default: '8080', help: 'TCP port to listen on (0 = any free port)' },
   host: { env: 'HOST', flag: 'host', kind: 'string', default: '127.0.0.1', help: 'address to listen on (the container sets 0.0.0.0)' },
   modelDir: { env: 'MHE_MODEL', flag: 'model', kind: 'string', default: 'models/demo', help: 'model bundle folder to serve' },
+  modelRepository: { env: 'MHE_MODEL_REPOSITORY', flag: 'model-repository', kind: 'string', default: '', help: 'folder of models and versions, DIR/<name>/<version>/ (README "Model repository"); set, it replaces MHE_MODEL' },
+  defaultModel: { env: 'MHE_DEFAULT_MODEL', flag: 'default-model', kind: 'string', default: '', help: 'the repository model /predict and /model serve (empty = the only one)' },
+  repositoryPollS: { env: 'MHE_REPOSITORY_POLL_S', flag: 'repository-poll-s', kind: 'int', min: 0, default: '0', help: 'seconds between scans of MHE_MODEL_REPOSITORY for new, changed or removed versions (0 = off)' },
+  adminKeys: { env: 'MHE_ADMIN_KEYS', flag: 'admin-keys', kind: 'list', default: '', help: 'comma-separated bearer tokens of the repository control endpoints /v2/repository/* (empty = those endpoints are off)' },
   backend: { env: 'MHE_BACKEND', flag: 'backend', kind: 'string', default: 'auto', help: `${BACKENDS.slice(0, -1).join(', ')} or ${BACKENDS.at(-1)}` },
   maxBatch: { env: 'MHE_MAX_BATCH', flag: 'max-batch', kind: 'int', min: 1, auto: true, default: 'auto', help: 'most instances in one model call; auto = 256 on CPU backends, 1024 on GPU backends (tensorflow-gpu, webgpu)' },
   maxDelayMs: { env: 'MHE_MAX_DELAY_MS', flag: 'max-delay-ms', kind: 'int', min: 0, auto: true, default: 'auto', help: 'longest the first queued instance waits for company (ms); 0 = one event-loop turn, so requests already received share the batch; auto = 0 on CPU backends, 1 on GPU backends' },

@@ -25,7 +25,9 @@ async function main(): Promise<void> {
     if (err instanceof ConfigError) fail(`bad configuration: ${err.message}`)
     throw err
   }
-  if (!existsSync(join(config.modelDir, MANIFEST_FILE))) {
+  if (config.modelRepository !== '') {
+    if (!existsSync(config.modelRepository)) fail(`no model repository at ${config.modelRepository}: MHE_MODEL_REPOSITORY must be a folder of DIR/<name>/<version>/ bundles`)
+  } else if (!existsSync(join(config.modelDir, MANIFEST_FILE))) {
     fail(
       `no model bundle at ${config.modelDir} (${MANIFEST_FILE} missing). Set MHE_MODEL to a bundle folder, ` +
         'make the demo with `npm run train`, or a benchmark bundle with `npm run bench:model -- --dim 64 --heads 10,10 --out DIR`.',

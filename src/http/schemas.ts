@@ -23,6 +23,19 @@ export const TopKQuery = Type.Object({
   top_k: topKField(`labels per instance, best first (default ${TOP_K_DEFAULT})`),
 })
 
+export const ModelParams = Type.Object({
+  name: Type.String({ description: 'model name: a folder of MHE_MODEL_REPOSITORY (or the one bundle\'s mhe.json "name")', minLength: 1, maxLength: 128 }),
+})
+
+export const ModelVersionQuery = Type.Object({
+  version: Type.Optional(Type.Integer({ description: 'pin this version of the model (default: its newest ready version)', minimum: 1 })),
+})
+
+export const ModelPredictQuery = Type.Object({
+  top_k: topKField(`labels per instance, best first (default ${TOP_K_DEFAULT})`),
+  version: ModelVersionQuery.properties.version,
+})
+
 export const PredictJsonBody = Type.Object(
   {
     instances: Type.Array(
@@ -61,8 +74,9 @@ export const Prediction = Type.Object(
 
 export const PredictResponse = Type.Object(
   {
-    model: Type.String({ description: 'name of the model bundle that answered' }),
-    version: Type.String({ description: 'version of the model bundle that answered' }),
+    model: Type.String({ description: 'name of the model that answered' }),
+    version: Type.String({ description: 'the bundle\'s own version string (mhe.json "version") of the model version that answered' }),
+    model_version: Type.String({ description: 'the served version that computed these predictions (the repository\'s version folder; "1" for MHE_MODEL); also the x-mhe-model-version header' }),
     predictions: Type.Array(Prediction, { description: 'one per instance, in order' }),
   },
   { $id: 'PredictResponse', description: 'Predictions for a batch, one per instance, in order.' },
@@ -70,8 +84,9 @@ export const PredictResponse = Type.Object(
 
 export const ModelInfo = Type.Object(
   {
-    name: Type.String({ description: 'bundle name (mhe.json)' }),
+    name: Type.String({ description: 'model name (the repository folder; for MHE_MODEL, mhe.json "name")' }),
     version: Type.String({ description: 'bundle version (mhe.json)' }),
+    model_version: Type.String({ description: 'the served version described (the repository\'s version folder; "1" for MHE_MODEL)' }),
     description: Type.Optional(Type.String({ description: 'bundle description (mhe.json)' })),
     featureDim: Type.Integer({ description: 'values per feature vector', minimum: 1 }),
     heads: Type.Array(Type.Integer({ minimum: 1 }), { description: 'head sizes n_1..n_H, head 1 most significant' }),
@@ -94,6 +109,32 @@ export const ModelInfo = Type.Object(
   { $id: 'ModelInfo', description: 'The model being served, the backend it runs on and the limits in force.' },
 )
 
+const VersionStatus = Type.Object(
+  {
+    version: Type.String({ description: 'version (folder name)' }),
+    state: Type.Enum(['loading', 'ready', 'unloading', 'failed'], { type: 'string', description: 'loading, ready (serving), unloading (answering what it holds), failed (see reason)' }),
+    reason: Type.Optional(Type.String({ description: 'why it failed to load: the file and the mismatch' })),
+    bundle_version: Type.Optional(Type.String({ description: 'the bundle\'s own version string (mhe.json "version"), once loaded' })),
+  },
+  { $id: 'ModelVersionStatus', description: 'One version of a model and its state.' },
+)
+
+export const ModelStatus = Type.Object(
+  {
+    name: Type.String({ description: 'model name' }),
+    default: Type.Boolean({ description: 'whether /predict and /model serve it' }),
+    serving: Type.Optional(Type.String({ description: 'the version unpinned requests go to (the newest ready one); absent when none is ready' })),
+    unloaded: Type.Boolean({ description: 'unloaded on request (POST /v2/repository/models/{name}/unload)' }),
+    versions: Type.Array(VersionStatus, { description: 'its versions, ascending' }),
+  },
+  { $id: 'ModelStatus', description: 'A model, its versions and their states.' },
+)
+
+export const ModelList = Type.Object(
+  { models: Type.Array(ModelStatus, { description: 'every model, by name' }) },
+  { $id: 'ModelList', description: 'The models served and the state of each version.' },
+)
+
 export const Health = Type.Object(
   {
     status: Type.Enum(['ok', 'ready', 'starting', 'draining', 'closing', 'failed'], {
@@ -105,17 +146,20 @@ export const Health = Type.Object(
 )
 
 /** The schemas named in the OpenAPI document (components.schemas), by their `$id`. */
-export const NAMED_SCHEMAS = [PredictJsonBody, PredictResponse, Prediction, ScoredLabel, ModelInfo, Health, ErrorBody]
+export const NAMED_SCHEMAS = [PredictJsonBody, PredictResponse, Prediction, ScoredLabel, ModelInfo, ModelList, ModelStatus, VersionStatus, Health, ErrorBody]
 
 export type TopKQuery = Static<typeof TopKQuery>
 export type PredictJsonBody = Static<typeof PredictJsonBody>
 export type PredictResponse = Static<typeof PredictResponse>
 export type ModelInfo = Static<typeof ModelInfo>
+export type ModelVersionQuery = Static<typeof ModelVersionQuery>
+export type ModelList = Static<typeof ModelList>
 
 /** What each error status means, for the document: the `code` in the body says which rule was broken. */
 const ERROR_STATUSES = {
   400: 'The body or query is not what the operation expects (shape, instance length, NaN/Infinity, no instances, too many instances, top_k, binary length, malformed JSON).',
   401: 'The server has MHE_API_KEYS and the bearer token is missing or wrong.',
+  404: 'No such model or version is served (MHE_MODEL_NOT_FOUND).',
   413: 'The body is larger than MHE_BODY_LIMIT.',
   415: 'The Content-Type is not one the operation takes.',
   500: 'A server fault; the details are only in the server log.',

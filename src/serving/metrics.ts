@@ -1,14 +1,16 @@
 // Prometheus metrics (prom-client) on a registry of our own: HTTP traffic, batching, queue, rejections, tensors,
-// model info, and the process defaults (RSS, CPU, event-loop lag).
+// model info, per model and version (requests, latency, batches, load time and failures, the serving version), and
+// the process defaults (RSS, CPU, event-loop lag).
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { BatcherHooks } from './batcher.js'
 import type { Service } from './service.js'
+import type { ModelEvents } from './models.js'
 import { SERVICE_STATES } from './lifecycle.js'
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
-export class Metrics {
+export class Metrics implements ModelEvents {
   readonly registry = new Registry()
   private readonly requests = new Counter({
     name: 'mhe_http_requests_total',
@@ -23,21 +25,49 @@ export class Metrics {
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   })
+  private readonly modelRequests = new Counter({
+    name: 'mhe_model_requests_total',
+    help: 'Prediction requests answered by a model version, by model, version and status',
+    labelNames: ['model', 'version', 'status'] as const,
+    registers: [this.registry],
+  })
+  private readonly modelLatency = new Histogram({
+    name: 'mhe_model_request_duration_seconds',
+    help: 'Time from request to response of the predictions a model version computed',
+    labelNames: ['model', 'version'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  })
+  private readonly loadSeconds = new Gauge({
+    name: 'mhe_model_load_seconds',
+    help: 'How long a model version took to read, check and warm up (its last load)',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  })
+  private readonly loadFailures = new Counter({
+    name: 'mhe_model_load_failures_total',
+    help: 'Model versions that failed to load (what served before still serves)',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  })
   private readonly queueWait = new Histogram({
     name: 'mhe_queue_wait_seconds',
     help: 'Time an instance waited in the batch queue',
+    labelNames: ['model', 'version'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   })
   private readonly compute = new Histogram({
     name: 'mhe_batch_compute_seconds',
     help: 'Model + top-k time per batch',
+    labelNames: ['model', 'version'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   })
   private readonly batchSize = new Histogram({
     name: 'mhe_batch_size',
     help: 'Instances per model call',
+    labelNames: ['model', 'version'] as const,
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
     registers: [this.registry],
   })
@@ -48,21 +78,45 @@ export class Metrics {
     registers: [this.registry],
   })
 
-  /** Feeds the batch histograms; give it to the batcher. */
-  readonly hooks: BatcherHooks = {
-    onBatch: ({ size, waitMs, computeMs }) => {
-      this.batchSize.observe(size)
-      this.compute.observe(computeMs / 1000)
-      for (const w of waitMs) this.queueWait.observe(w / 1000)
-    },
+  /** Feeds the batch histograms of one model version; give it to its batcher. */
+  batchHooks(model: string, version: number): BatcherHooks {
+    const v = String(version)
+    const size = this.batchSize.labels(model, v)
+    const compute = this.compute.labels(model, v)
+    const wait = this.queueWait.labels(model, v)
+    return {
+      onBatch: ({ size: n, waitMs, computeMs }) => {
+        size.observe(n)
+        compute.observe(computeMs / 1000)
+        for (const w of waitMs) wait.observe(w / 1000)
+      },
+    }
+  }
+
+  loaded(model: string, version: number, seconds: number): void {
+    this.loadSeconds.labels(model, String(version)).set(seconds)
+  }
+
+  loadFailed(model: string, version: number): void {
+    this.loadFailures.labels(model, String(version)).inc()
+  }
+
+  /** One answer a model version computed (or refused after it was picked). */
+  observeModelRequest(model: string, version: number, status: number, seconds: number): void {
+    const v = String(version)
+    this.modelRequests.labels(model, v, String(status)).inc()
+    this.modelLatency.labels(model, v).observe(seconds)
   }
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'mhe_' })
   }
 
-  /** Gauges read from the service at scrape time; the model's series appear once it is loaded. */
-  bindService(service: Service): void {
+  /**
+   * Gauges read from the service at scrape time; the models' series appear once they are loaded. engineThread: each
+   * version's engine counts its own thread's tensors (summed); on the event loop they share one count.
+   */
+  bindService(service: Service, engineThread: boolean): void {
     new Gauge({
       name: 'mhe_service_state',
       help: `The service state: 1 for the current one of ${SERVICE_STATES.join(', ')}`,
@@ -74,10 +128,12 @@ export class Metrics {
     })
     new Gauge({
       name: 'mhe_queue_depth',
-      help: 'Instances waiting for a batch',
+      help: 'Instances waiting for a batch, by model and version',
+      labelNames: ['model', 'version'] as const,
       registers: [this.registry],
       collect() {
-        this.set(service.loaded?.batcher.depth ?? 0)
+        this.reset()
+        for (const v of service.models.loadedVersions()) this.labels(v.model, String(v.version)).set(v.loaded.batcher.depth)
       },
     })
     new Gauge({
@@ -85,19 +141,43 @@ export class Metrics {
       help: 'Live TensorFlow.js tensors (constant when nothing leaks)',
       registers: [this.registry],
       collect() {
-        this.set(service.loaded?.engine.numTensors() ?? 0)
+        const counts = service.models.loadedVersions().map((v) => v.loaded.engine.numTensors())
+        this.set(engineThread ? counts.reduce((a, n) => a + n, 0) : Math.max(0, ...counts))
       },
     })
     new Gauge({
       name: 'mhe_model_info',
-      help: 'The model served (value 1)',
-      labelNames: ['name', 'version', 'backend', 'heads', 'num_labels'] as const,
+      help: 'Each loaded model version (value 1): version is the bundle\'s own (mhe.json), model_version the served one',
+      labelNames: ['name', 'version', 'backend', 'heads', 'num_labels', 'model', 'model_version'] as const,
       registers: [this.registry],
       collect() {
-        const loaded = service.loaded
-        if (loaded === undefined) return
-        const m = loaded.manifest
-        this.labels(m.name, m.version, loaded.backend.name, m.heads.join('x'), String(m.numLabels)).set(1)
+        this.reset()
+        for (const v of service.models.loadedVersions()) {
+          const { manifest: m, backend } = v.loaded
+          this.labels(m.name, m.version, backend.name, m.heads.join('x'), String(m.numLabels), v.model, String(v.version)).set(1)
+        }
+      },
+    })
+    new Gauge({
+      name: 'mhe_model_serving_version',
+      help: 'The version of each model that unpinned requests go to (the newest ready one)',
+      labelNames: ['model'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset()
+        for (const m of service.models.status()) if (m.serving !== undefined) this.labels(m.name).set(m.serving)
+      },
+    })
+    new Gauge({
+      name: 'mhe_model_versions',
+      help: 'Model versions by state (loading, ready, unloading, failed)',
+      labelNames: ['model', 'state'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset()
+        for (const m of service.models.status()) {
+          for (const state of ['loading', 'ready', 'unloading', 'failed'] as const) this.labels(m.name, state).set(m.versions.filter((v) => v.state === state).length)
+        }
       },
     })
   }

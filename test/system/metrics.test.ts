@@ -28,8 +28,13 @@ t.test('each series appears and moves', async (t) => {
   for (const name of [
     'mhe_http_requests_total', 'mhe_http_request_duration_seconds', 'mhe_queue_wait_seconds', 'mhe_batch_compute_seconds',
     'mhe_batch_size', 'mhe_queue_depth', 'mhe_rejections_total', 'mhe_tfjs_tensors', 'mhe_model_info', 'mhe_process_resident_memory_bytes',
+    'mhe_model_requests_total', 'mhe_model_request_duration_seconds', 'mhe_model_load_seconds', 'mhe_model_load_failures_total',
+    'mhe_model_serving_version', 'mhe_model_versions',
   ]) t.match(before, `# TYPE ${name} `, `${name} declared`)
-  t.match(before, /mhe_model_info\{name="test",version="1",backend="wasm",heads="3x3",num_labels="9"\} 1/)
+  t.match(before, /mhe_model_info\{name="test",version="1",backend="wasm",heads="3x3",num_labels="9",model="test",model_version="1"\} 1/)
+  t.match(before, /mhe_model_serving_version\{model="test"\} 1\n/)
+  t.match(before, /mhe_model_versions\{model="test",state="ready"\} 1\n/)
+  t.ok(sample(before, 'mhe_model_load_seconds', 'model="test",version="1"') > 0, 'load time of the version')
   t.ok(sample(before, 'mhe_tfjs_tensors') > 0, 'tensor gauge reads the engine')
 
   const row = Array.from({ length: d }, () => 0.25)
@@ -43,6 +48,10 @@ t.test('each series appears and moves', async (t) => {
   t.equal(sample(after, 'mhe_http_requests_total', 'status="400"'), 2, 'the two bad requests')
   t.equal(sample(after, 'mhe_http_request_duration_seconds_count', 'route="/predict"'), 7, 'latency histogram')
   t.equal(sample(after, 'mhe_batch_size_sum') - sample(before, 'mhe_batch_size_sum'), 15, '15 instances went through batches')
+  t.equal(sample(after, 'mhe_batch_size_sum', 'model="test",version="1"'), 15, 'batch sizes by model and version')
+  t.equal(sample(after, 'mhe_model_requests_total', 'model="test",version="1",status="200"'), 5, 'requests by model, version and status')
+  t.equal(sample(after, 'mhe_model_requests_total', 'status="400"'), 2, 'refusals are counted on the version they were sent to')
+  t.equal(sample(after, 'mhe_model_request_duration_seconds_count', 'model="test"'), 7, 'latency by model and version')
   t.ok(sample(after, 'mhe_queue_wait_seconds_count') >= 15, 'queue wait per instance')
   t.ok(sample(after, 'mhe_batch_compute_seconds_count') >= 5, 'compute per batch')
   t.equal(sample(after, 'mhe_rejections_total', 'reason="MHE_BAD_INSTANCE"'), 1, 'rejections by reason')

@@ -12,8 +12,8 @@ declare module 'fastify' {
 
 export default fp(
   async function service(app) {
-    const s = new Service(app.config, app.log, app.metrics.hooks)
-    app.metrics.bindService(s)
+    const s = new Service(app.config, app.log, app.metrics)
+    app.metrics.bindService(s, app.config.engineThread)
     app.decorate('mhe', s)
     app.addHook('onSend', (_request, reply, _payload, done) => {
       // Closing: answer, then close the connection, so the client moves to another replica instead of reusing it.

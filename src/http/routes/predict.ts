@@ -1,13 +1,17 @@
-// POST /predict (JSON) and POST /predict/binary (raw float32): instances in, top-k labels with scores out.
+// POST /predict (JSON) and POST /predict/binary (raw float32): instances in, top-k labels with scores out, from the
+// default model; POST /models/{name}/predict[/binary][?version=] from any model or pinned version. Each answer
+// names the version that computed it (`model_version`, and the x-mhe-model-version header).
 
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../errors.js'
 import { systemClock, type AbortLike } from '../../serving/batcher.js'
-import { BinaryBody, errorResponses, jsonResponse, PredictJsonBody, PredictResponse, TopKQuery } from '../schemas.js'
+import { BinaryBody, errorResponses, jsonResponse, ModelParams, ModelPredictQuery, PredictJsonBody, PredictResponse, TopKQuery, type ModelVersionQuery as VersionQuery } from '../schemas.js'
 import { BEARER, documented } from '../openapi.js'
 import { parseTopK } from '../top-k.js'
 import type { Instance, Loaded } from '../../serving/service.js'
+import type { ServedVersion } from '../../serving/models.js'
+import { MODEL_NAME_HEADER, MODEL_VERSION_HEADER } from '../model-address.js'
 import type { Candidate } from '../../mhe/codec.js'
 
 /** Checks that every value is a finite float32 (a float64 like 1e39 overflows to Infinity). */
@@ -75,7 +79,14 @@ const mediaType = (contentType: string | undefined): string | undefined => conte
 /** The request as the schemas type it; the body is JSON or, for application/octet-stream, raw bytes. */
 interface PredictRequest {
   Body: PredictJsonBody | Buffer | undefined
-  Querystring: TopKQuery
+  Querystring: TopKQuery & Partial<VersionQuery>
+  Params: { name?: string }
+}
+
+interface BinaryRequest {
+  Body: Buffer | undefined
+  Querystring: TopKQuery & Partial<VersionQuery>
+  Params: { name?: string }
 }
 
 const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -87,9 +98,9 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return { ...topK[0]!, head_ids: best.headIds, top_k: topK }
   }
 
-  /** Queues the instances of a parsed request, waits for their batch and answers; shared by both routes. */
-  const answer = async (loaded: Loaded, features: Float32Array, k: number, request: FastifyRequest, reply: FastifyReply) => {
-    const { manifest, labels } = loaded
+  /** Queues the instances of a parsed request, waits for their batch and answers; shared by every route. */
+  const answer = async (served: ServedVersion, features: Float32Array, k: number, request: FastifyRequest, reply: FastifyReply) => {
+    const { manifest, labels, batcher } = served.loaded
     const d = manifest.featureDim
     // Let go of the parsed body before waiting for the batch. Held across the wait, its arrays (one JS array of
     // featureDim numbers per instance) survive scavenges and get copied and promoted: a GC cost that grows with
@@ -108,7 +119,7 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (!reply.raw.writableFinished) abort.abort()
     })
     // The batcher's refusals (queue full, closed, deadline, client gone) go to the error handler as they are.
-    const results = await loaded.batcher.submit(items, {
+    const results = await batcher.submit(items, {
       signal: abort,
       deadline: systemClock.now() + config.requestTimeoutMs,
     })
@@ -117,78 +128,143 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (bad >= 0) {
       throw errors.badInstance(`instance ${bad} overflows the model's float32 outputs (NaN scores), expected feature values of a smaller magnitude`)
     }
-    return { model: manifest.name, version: manifest.version, predictions: results.map((c) => toPrediction(c, labels)) }
+    const modelVersion = String(served.version)
+    reply.header(MODEL_NAME_HEADER, served.model).header(MODEL_VERSION_HEADER, modelVersion)
+    return { model: served.model, version: manifest.version, model_version: modelVersion, predictions: results.map((c) => toPrediction(c, labels)) }
   }
 
-  /** What is served, or 503: listening while the model loads (or after it failed to), nothing predicts yet. */
-  const servedModel = (): Loaded => {
-    const loaded = service.loaded
-    if (loaded === undefined) throw service.state === 'failed' ? errors.engineFailed() : errors.notReady()
-    return loaded
+  /**
+   * The version that answers, leased until its answer is computed (an unload waits for it), or 503 while nothing is
+   * loaded yet (or after the engine failed), 404 for a model or version not served.
+   */
+  const acquire = (request: FastifyRequest<{ Params: { name?: string }; Querystring: Partial<VersionQuery> }>): ServedVersion => {
+    if (service.state === 'failed') throw errors.engineFailed()
+    if (service.state === 'starting') throw errors.notReady()
+    const served = service.models.acquire(request.params.name, request.query.version)
+    request.mheServed = { model: served.model, version: served.version }
+    return served
+  }
+
+  const predictJson = async (request: FastifyRequest<PredictRequest>, reply: FastifyReply) => {
+    const { body, query } = request
+    // No Content-Type and no body: Fastify parses nothing and hands over undefined.
+    if (body === undefined || body === null) throw errors.unsupportedMediaType(request.headers['content-type'])
+    const served = acquire(request)
+    try {
+      const loaded = served.loaded
+      const d = loaded.manifest.featureDim
+      if (Buffer.isBuffer(body)) return await answer(served, fromBinary(body, d, loaded.instanceBuffers), parseTopK(query.top_k, config.maxTopK), request, reply)
+      if (body.instances.length === 0) throw errors.emptyBatch()
+      if (body.instances.length > config.maxInstances) throw errors.tooManyInstances(body.instances.length, config.maxInstances)
+      // A query top_k is checked even when the body's wins: a bad one is never silently ignored.
+      const queryK = parseTopK(query.top_k, config.maxTopK)
+      const k = body.top_k === undefined ? queryK : parseTopK(body.top_k, config.maxTopK)
+      return await answer(served, fromJson(body.instances, d, loaded.instanceBuffers), k, request, reply)
+    } finally {
+      served.release()
+    }
+  }
+
+  const predictBinary = async (request: FastifyRequest<BinaryRequest>, reply: FastifyReply) => {
+    const body = request.body
+    if (!Buffer.isBuffer(body)) throw errors.unsupportedMediaType(request.headers['content-type'], 'application/octet-stream')
+    const served = acquire(request)
+    try {
+      const loaded = served.loaded
+      return await answer(served, fromBinary(body, loaded.manifest.featureDim, loaded.instanceBuffers), parseTopK(request.query.top_k, config.maxTopK), request, reply)
+    } finally {
+      served.release()
+    }
+  }
+
+  // Checked before the body is read: a JSON body is refused, not parsed.
+  const octetStreamOnly = (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+    const type = request.headers['content-type']
+    done(mediaType(type) === 'application/octet-stream' ? undefined : errors.unsupportedMediaType(type, 'application/octet-stream'))
+  }
+
+  const jsonSchema = {
+    tags: ['predict'],
+    security: BEARER,
+    body: { content: { 'application/json': { schema: PredictJsonBody } } },
+    response: { 200: jsonResponse('One prediction per instance, in order.', PredictResponse), ...errorResponses(400, 401, 413, 415, 500, 503) },
+  }
+  const binarySchema = {
+    tags: ['predict'],
+    security: BEARER,
+    body: { content: { 'application/octet-stream': { schema: BinaryBody } } },
+    response: { 200: jsonResponse('One prediction per instance, in order.', PredictResponse), ...errorResponses(400, 401, 413, 415, 500, 503) },
   }
 
   app.post<PredictRequest>(
     '/predict',
     {
       schema: {
+        ...jsonSchema,
         operationId: 'predict',
         summary: 'Predict labels for a batch of feature vectors (JSON)',
         description:
           'Takes `{"instances": [[...featureDim numbers], ...], "top_k": k}` and answers one prediction per instance, ' +
-          'in order, each with its top_k labels best first. For raw float32 bodies, use `predictBinary`.',
-        tags: ['predict'],
-        security: BEARER,
+          'in order, each with its top_k labels best first, from the default model. For raw float32 bodies, use `predictBinary`.',
         querystring: TopKQuery,
-        body: { content: { 'application/json': { schema: PredictJsonBody } } },
-        response: { 200: jsonResponse('One prediction per instance, in order.', PredictResponse), ...errorResponses(400, 401, 413, 415, 500, 503) },
       },
       // Raw float32 bodies (and their ?top_k) are still taken here, as before predictBinary; the document shows
       // them only on predictBinary, so that every generator sees one media type per operation.
       config: { swaggerTransform: ({ schema, url }) => documented({ ...schema, querystring: undefined }, url) },
     },
-    async (request, reply) => {
-      const { body, query } = request
-      // No Content-Type and no body: Fastify parses nothing and hands over undefined.
-      if (body === undefined || body === null) throw errors.unsupportedMediaType(request.headers['content-type'])
-      const loaded = servedModel()
-      const d = loaded.manifest.featureDim
-      if (Buffer.isBuffer(body)) return answer(loaded, fromBinary(body, d, loaded.instanceBuffers), parseTopK(query.top_k, config.maxTopK), request, reply)
-      if (body.instances.length === 0) throw errors.emptyBatch()
-      if (body.instances.length > config.maxInstances) throw errors.tooManyInstances(body.instances.length, config.maxInstances)
-      // A query top_k is checked even when the body's wins: a bad one is never silently ignored.
-      const queryK = parseTopK(query.top_k, config.maxTopK)
-      const k = body.top_k === undefined ? queryK : parseTopK(body.top_k, config.maxTopK)
-      return answer(loaded, fromJson(body.instances, d, loaded.instanceBuffers), k, request, reply)
-    },
+    predictJson,
   )
 
-  app.post<{ Body: Buffer | undefined; Querystring: TopKQuery }>(
+  app.post<BinaryRequest>(
     '/predict/binary',
     {
       schema: {
+        ...binarySchema,
         operationId: 'predictBinary',
         summary: 'Predict labels for a batch of raw float32 feature vectors',
         description:
           'The fast path for heavy clients: the body is raw little-endian float32, n x featureDim values (n is ' +
           'inferred from the length), `top_k` in the query. Answers exactly what `predict` answers for the same values.',
-        tags: ['predict'],
-        security: BEARER,
         querystring: TopKQuery,
-        body: { content: { 'application/octet-stream': { schema: BinaryBody } } },
-        response: { 200: jsonResponse('One prediction per instance, in order.', PredictResponse), ...errorResponses(400, 401, 413, 415, 500, 503) },
       },
-      // Checked before the body is read: a JSON body is refused, not parsed.
-      onRequest: (request, _reply, done) => {
-        const type = request.headers['content-type']
-        done(mediaType(type) === 'application/octet-stream' ? undefined : errors.unsupportedMediaType(type, 'application/octet-stream'))
+      onRequest: octetStreamOnly,
+    },
+    predictBinary,
+  )
+
+  app.post<PredictRequest>(
+    '/models/:name/predict',
+    {
+      schema: {
+        ...jsonSchema,
+        operationId: 'predictModel',
+        summary: 'Predict labels with a named model (JSON)',
+        description:
+          'As `predict`, from the model `name` of the repository: its newest ready version, or the one `version` pins. ' +
+          '404 `MHE_MODEL_NOT_FOUND` for a model or version not served; 503 `MHE_NOT_READY` while it loads.',
+        params: ModelParams,
+        querystring: ModelPredictQuery,
+        response: { ...jsonSchema.response, ...errorResponses(404) },
       },
     },
-    async (request, reply) => {
-      const body = request.body
-      if (!Buffer.isBuffer(body)) throw errors.unsupportedMediaType(request.headers['content-type'], 'application/octet-stream')
-      const loaded = servedModel()
-      return answer(loaded, fromBinary(body, loaded.manifest.featureDim, loaded.instanceBuffers), parseTopK(request.query.top_k, config.maxTopK), request, reply)
+    predictJson,
+  )
+
+  app.post<BinaryRequest>(
+    '/models/:name/predict/binary',
+    {
+      schema: {
+        ...binarySchema,
+        operationId: 'predictModelBinary',
+        summary: 'Predict labels with a named model (raw float32)',
+        description: 'As `predictBinary`, from the model `name`: its newest ready version, or the one `version` pins.',
+        params: ModelParams,
+        querystring: ModelPredictQuery,
+        response: { ...binarySchema.response, ...errorResponses(404) },
+      },
+      onRequest: octetStreamOnly,
     },
+    predictBinary,
   )
 }
 
