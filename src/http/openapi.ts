@@ -50,6 +50,7 @@ export const swaggerOptions: FastifyDynamicSwaggerOptions = {
       { name: 'predict', description: 'Predictions' },
       { name: 'model', description: 'What is served' },
       { name: 'health', description: 'Probes and metrics' },
+      { name: 'repository', description: 'Loading and unloading models (MHE_ADMIN_KEYS)' },
     ],
     components: {
       schemas: components as Record<string, object>,
@@ -59,6 +60,11 @@ export const swaggerOptions: FastifyDynamicSwaggerOptions = {
           type: 'http',
           scheme: 'bearer',
           description: 'one of the server\'s MHE_API_KEYS; the server asks for it only when MHE_API_KEYS is set',
+        },
+        admin: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'one of the server\'s MHE_ADMIN_KEYS (the repository endpoints exist only when it is set)',
         },
       },
     },
@@ -72,5 +78,7 @@ type Security = { [scheme: string]: string[] }[]
 export const BEARER: Security = [{ bearer: [] }]
 /** Operation security where the token is asked for only in some configurations (MHE_METRICS_AUTH). */
 export const OPTIONAL_BEARER: Security = [{}, { bearer: [] }]
+/** Operation security of the repository control endpoints: an MHE_ADMIN_KEYS token, always. */
+export const ADMIN_BEARER: Security = [{ admin: [] }]
 /** Operation security of an open operation. */
 export const OPEN: Security = []

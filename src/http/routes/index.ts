@@ -1,11 +1,14 @@
 // The routes, registered after every plugin they use: /predict behind the bearer check when MHE_API_KEYS is set,
-// the probes and /model always open, /metrics behind the check too with MHE_METRICS_AUTH.
+// the probes and /model(s) always open, /metrics behind the check too with MHE_METRICS_AUTH, the repository control
+// endpoints only with MHE_ADMIN_KEYS and behind its tokens.
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import predictRoutes from './predict.js'
 import healthRoutes from './health.js'
 import modelRoutes from './model.js'
 import metricsRoutes from './metrics.js'
+import repositoryRoutes from './repository.js'
+import { bearerAuth } from '../auth.js'
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const auth = app.bearerAuth
@@ -19,6 +22,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     if (auth && app.config.metricsAuth) scope.addHook('onRequest', auth)
     await scope.register(metricsRoutes)
   })
+  // The repository control endpoints exist only with MHE_ADMIN_KEYS, and always take one of those tokens.
+  const admin = bearerAuth(app.config.adminKeys)
+  if (admin) {
+    await app.register(async (scope) => {
+      scope.addHook('onRequest', admin)
+      await scope.register(repositoryRoutes)
+    })
+  }
 }
 
 export default routes
