@@ -7,7 +7,7 @@ import type { BundleFiles } from '../bundle/files.js'
 import type { Manifest } from '../bundle/manifest.js'
 import type { Candidate } from '../mhe/codec.js'
 import type { FloatPool } from './float-pool.js'
-import { EngineThread } from './thread-host.js'
+import { EngineThread, type EngineHost } from './thread-host.js'
 import type { Log } from '../log.js'
 
 export interface ModelEngine {
@@ -42,11 +42,14 @@ export interface StartEngineOptions {
   log: Log
   /** Where the feature buffers of finished batches go back to. */
   recycle?: FloatPool
+  /** With thread: the engine thread to load onto (beside the models there); none = a thread of its own. */
+  host?: EngineHost
 }
 
 /** Picks the backend, loads the model and warms it up, on a worker thread or on this one. */
 export async function startEngine(opts: StartEngineOptions): Promise<ModelEngine> {
   const { files, backend, log, recycle } = opts
+  if (opts.thread && opts.host) return opts.host.load({ modelDir: files.dir, manifest: files.manifest, recycle })
   if (opts.thread) return EngineThread.start({ modelDir: files.dir, backend, manifest: files.manifest, log, recycle })
   // Loaded only here, so a main thread that hands the model to a worker never loads tfjs.
   const [{ selectBackend }, { loadModel }, { Engine }] = await Promise.all([import('./backend.js'), import('./model-load.js'), import('./engine.js')])

@@ -1,6 +1,9 @@
 // The engine on a worker thread: the model's arithmetic (most of a batch's CPU) runs beside the HTTP event loop
-// instead of on it, so parsing and answering requests go on while a batch computes. The same ModelEngine as
-// Engine; bench/README.md (processes and threads) has the numbers that chose this as the default.
+// instead of on it, so parsing and answering requests go on while a batch computes. One thread (EngineHost) holds
+// every loaded model version (tfjs and its backend once, each version's weights once): a new version loads there
+// between the batches of the one serving (its files are read asynchronously), and an unloaded one frees its tensors
+// there. EngineThread is one model on that thread, the same ModelEngine as Engine; bench/README.md (processes and
+// threads) has the numbers that chose the thread as the default.
 
 import { Worker } from 'node:worker_threads'
 import type { BackendChoice } from './backend.js'
@@ -14,27 +17,28 @@ import type { Log } from '../log.js'
 import type { ModelEngine } from './model-engine.js'
 
 export interface EngineWorkerData {
-  modelDir: string
   backend: BackendRequest
 }
 
-/** Main thread -> engine thread: one batch. `features` is transferred (the sender loses it). */
-export interface ToEngine {
-  id: number
-  features: Float32Array
-  n: number
-  topK: Int32Array
-}
+/** Main thread -> engine thread. A batch's `features` is transferred (the sender loses it). */
+export type ToEngine =
+  | { type: 'load'; model: number; modelDir: string }
+  | { type: 'unload'; model: number }
+  | { type: 'predict'; model: number; id: number; features: Float32Array; n: number; topK: Int32Array }
 
 /** Engine thread -> main thread. */
 export type FromEngine =
   | { type: 'log'; level: 'info' | 'warn'; obj: object; msg: string }
-  | { type: 'ready'; backend: BackendChoice; tensors: number }
-  | { type: 'failed'; message: string; bundleFile?: string; detail?: string }
+  | { type: 'backend'; backend: BackendChoice }
+  | { type: 'failed'; message: string }
+  | { type: 'loaded'; model: number; tensors: number }
+  | { type: 'load-failed'; model: number; message: string; bundleFile?: string; detail?: string }
+  | { type: 'unloaded'; model: number; tensors: number }
   | ({ type: 'result'; id: number; tensors: number; features: Float32Array } & WireResults)
   | { type: 'error'; id: number; message: string }
 
 interface Waiting {
+  model: EngineThread
   resolve: (r: Candidate[][]) => void
   reject: (e: Error) => void
 }
@@ -48,24 +52,23 @@ function spawn(data: EngineWorkerData): Worker {
   return new Worker(new URL(`./thread-worker.${ext}`, import.meta.url), { workerData: data })
 }
 
-export class EngineThread implements ModelEngine {
-  /** Called once if the thread dies; every prediction after that fails. */
-  onFailure: ((err: Error) => void) | undefined
-  recycle: FloatPool | undefined
+/** The engine thread and the model versions on it. */
+export class EngineHost {
   private readonly waiting = new Map<number, Waiting>()
+  private readonly pending = new Map<number, { resolve: (m: FromEngine) => void }>()
+  private readonly models = new Set<EngineThread>()
   private seq = 0
+  private modelSeq = 0
   private failure: Error | undefined
-  private disposed = false
+  private closed = false
+  /** Live tensors on the thread (every model's), as of its last answer. */
+  tensors = 0
 
   private constructor(
-    private readonly worker: Worker,
-    readonly manifest: Manifest,
+    readonly worker: Worker,
     readonly backend: BackendChoice,
-    private tensors: number,
     private readonly log: Log,
-    recycle: FloatPool | undefined,
   ) {
-    this.recycle = recycle
     worker.on('message', (m: FromEngine) => this.onMessage(m))
     worker.on('error', (err) => this.fail(err))
     worker.on('messageerror', (err) => this.fail(err)) // an answer that cannot be read: its batch would wait forever
@@ -73,24 +76,17 @@ export class EngineThread implements ModelEngine {
     worker.unref() // the HTTP server keeps the process alive; the thread is ref'd only while a batch runs
   }
 
-  /** Spawns the thread and resolves once its model is loaded and warmed up; rejects with its start-up error. */
-  static start(opts: {
-    modelDir: string
-    backend: BackendRequest
-    manifest: Manifest
-    log: Log
-    /** Where the feature buffers of finished batches go back to. */
-    recycle?: FloatPool
-  }): Promise<EngineThread> {
-    const worker = spawn({ modelDir: opts.modelDir, backend: opts.backend })
+  /** Spawns the thread and resolves once its backend is chosen; rejects with the reason it could not be. */
+  static start(backend: BackendRequest, log: Log): Promise<EngineHost> {
+    const worker = spawn({ backend })
     return new Promise((resolve, reject) => {
       const onMessage = (m: FromEngine): void => {
-        if (m.type === 'log') opts.log[m.level](m.obj, m.msg)
-        if (m.type !== 'ready' && m.type !== 'failed') return
+        if (m.type === 'log') log[m.level](m.obj, m.msg)
+        if (m.type !== 'backend' && m.type !== 'failed') return
         worker.off('message', onMessage).off('error', onError).off('exit', onExit)
-        if (m.type === 'ready') return resolve(new EngineThread(worker, opts.manifest, m.backend, m.tensors, opts.log, opts.recycle))
+        if (m.type === 'backend') return resolve(new EngineHost(worker, m.backend, log))
         void worker.terminate()
-        reject(m.bundleFile !== undefined ? new BundleError(m.bundleFile, m.detail ?? m.message) : new Error(m.message))
+        reject(new Error(m.message))
       }
       const onError = (err: Error): void => {
         void worker.terminate()
@@ -101,64 +97,169 @@ export class EngineThread implements ModelEngine {
     })
   }
 
-  /**
-   * ModelEngine.predict: the features' whole buffer moves to the engine thread (the caller's view is detached) and
-   * comes back to `recycle` with the answer.
-   */
-  predict(features: Float32Array, n: number, topK: ArrayLike<number>): Promise<Candidate[][]> {
-    const refused = this.failure ?? (this.disposed ? new Error('engine is disposed') : undefined)
-    if (refused) {
-      this.recycle?.reclaim(features)
-      return Promise.reject(refused)
+  /** Loads and warms up the bundle at `modelDir` on the thread, beside the models already there. */
+  async load(opts: { modelDir: string; manifest: Manifest; recycle?: FloatPool }): Promise<EngineThread> {
+    if (this.failure) throw this.failure
+    if (this.closed) throw new Error('the engine thread is closed')
+    const model = ++this.modelSeq
+    const answer = await this.request(model, { type: 'load', model, modelDir: opts.modelDir })
+    if (answer.type === 'load-failed') {
+      throw answer.bundleFile !== undefined ? new BundleError(answer.bundleFile, answer.detail ?? answer.message) : new Error(answer.message)
     }
-    const id = ++this.seq
-    const x = features.buffer instanceof ArrayBuffer ? features : features.slice() // a shared buffer cannot move
-    const msg: ToEngine = { id, features: x, n, topK: Int32Array.from(topK) }
-    return new Promise((resolve, reject) => {
-      this.worker.postMessage(msg, [x.buffer as ArrayBuffer, msg.topK.buffer as ArrayBuffer])
-      if (this.waiting.size === 0) this.worker.ref()
-      this.waiting.set(id, { resolve, reject })
-    })
+    const engine = new EngineThread(this, model, opts.manifest, opts.recycle)
+    this.models.add(engine)
+    return engine
   }
 
-  /** Live tensors in the engine thread, as of its last answer. */
-  numTensors(): number {
-    return this.tensors
-  }
-
-  async dispose(): Promise<void> {
-    if (this.disposed) return
-    this.disposed = true
+  /** Ends the thread (every model on it with it). */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
     const err = new Error('engine is disposed')
     for (const w of this.waiting.values()) w.reject(err)
     this.waiting.clear()
     await this.worker.terminate()
   }
 
+  /** @internal EngineThread.predict */
+  predict(engine: EngineThread, features: Float32Array, n: number, topK: ArrayLike<number>): Promise<Candidate[][]> {
+    const id = ++this.seq
+    const x = features.buffer instanceof ArrayBuffer ? features : features.slice() // a shared buffer cannot move
+    const msg: ToEngine = { type: 'predict', model: engine.model, id, features: x, n, topK: Int32Array.from(topK) }
+    return new Promise((resolve, reject) => {
+      this.worker.postMessage(msg, [x.buffer as ArrayBuffer, msg.topK.buffer as ArrayBuffer])
+      if (this.waiting.size === 0) this.worker.ref()
+      this.waiting.set(id, { model: engine, resolve, reject })
+    })
+  }
+
+  /** @internal EngineThread.dispose: its batches still waiting are refused, its tensors freed on the thread. */
+  async unload(engine: EngineThread): Promise<void> {
+    const err = new Error('engine is disposed')
+    for (const [id, w] of this.waiting) {
+      if (w.model !== engine) continue
+      this.settle(id)
+      w.reject(err)
+    }
+    this.models.delete(engine)
+    if (this.failure || this.closed) return
+    await this.request(engine.model, { type: 'unload', model: engine.model })
+  }
+
+  get refused(): Error | undefined {
+    return this.failure ?? (this.closed ? new Error('engine is disposed') : undefined)
+  }
+
+  /** Sends a load or unload and resolves with the thread's answer about that model. */
+  private request(model: number, msg: ToEngine): Promise<FromEngine> {
+    return new Promise((resolve) => {
+      this.pending.set(model, { resolve })
+      this.worker.ref() // until the answer: nothing else may hold the process open while it loads
+      this.worker.postMessage(msg)
+    })
+  }
+
   private onMessage(m: FromEngine): void {
     if (m.type === 'log') return this.log[m.level](m.obj, m.msg)
+    if (m.type === 'loaded' || m.type === 'load-failed' || m.type === 'unloaded') {
+      if (m.type !== 'load-failed') this.tensors = m.tensors
+      const p = this.pending.get(m.model)
+      this.pending.delete(m.model)
+      if (this.waiting.size === 0 && this.pending.size === 0) this.worker.unref()
+      p?.resolve(m)
+      return
+    }
     if (m.type !== 'result' && m.type !== 'error') return
     const w = this.settle(m.id)
     if (!w) return
     if (m.type === 'error') return w.reject(new Error(`engine thread: ${m.message}`))
     this.tensors = m.tensors
-    this.recycle?.reclaim(m.features)
-    w.resolve(decodeResults(m, this.manifest.heads))
+    w.model.recycle?.reclaim(m.features)
+    w.resolve(decodeResults(m, w.model.manifest.heads))
   }
 
   private settle(id: number): Waiting | undefined {
     const w = this.waiting.get(id)
     this.waiting.delete(id)
-    if (this.waiting.size === 0) this.worker.unref()
+    if (this.waiting.size === 0 && this.pending.size === 0) this.worker.unref()
     return w
   }
 
   private fail(err: Error): void {
-    if (this.disposed || this.failure) return
+    if (this.closed || this.failure) return
     this.failure = err
     this.log.error({ err }, 'the engine thread died; predictions fail from now on')
     for (const w of this.waiting.values()) w.reject(err)
     this.waiting.clear()
-    this.onFailure?.(err)
+    for (const p of this.pending.values()) p.resolve({ type: 'load-failed', model: 0, message: err.message })
+    this.pending.clear()
+    for (const m of this.models) m.onFailure?.(err)
+  }
+}
+
+/** One model version on the engine thread. */
+export class EngineThread implements ModelEngine {
+  /** Called once if the thread dies; every prediction after that fails. */
+  onFailure: ((err: Error) => void) | undefined
+  recycle: FloatPool | undefined
+  private disposed = false
+  /** Set when this model started its own thread (EngineThread.start): disposing it ends the thread. */
+  private ownsHost = false
+
+  /** @internal EngineHost.load */
+  constructor(
+    private readonly host: EngineHost,
+    readonly model: number,
+    readonly manifest: Manifest,
+    recycle: FloatPool | undefined,
+  ) {
+    this.recycle = recycle
+  }
+
+  /** A thread of its own with this one model on it (resolves once loaded and warmed up). */
+  static async start(opts: { modelDir: string; backend: BackendRequest; manifest: Manifest; log: Log; recycle?: FloatPool }): Promise<EngineThread> {
+    const host = await EngineHost.start(opts.backend, opts.log)
+    try {
+      const engine = await host.load(opts)
+      engine.ownsHost = true
+      return engine
+    } catch (err) {
+      await host.close()
+      throw err
+    }
+  }
+
+  get backend(): BackendChoice {
+    return this.host.backend
+  }
+
+  /** The thread it runs on. */
+  get worker(): Worker {
+    return this.host.worker
+  }
+
+  /**
+   * ModelEngine.predict: the features' whole buffer moves to the engine thread (the caller's view is detached) and
+   * comes back to `recycle` with the answer.
+   */
+  predict(features: Float32Array, n: number, topK: ArrayLike<number>): Promise<Candidate[][]> {
+    const refused = this.host.refused ?? (this.disposed ? new Error('engine is disposed') : undefined)
+    if (refused) {
+      this.recycle?.reclaim(features)
+      return Promise.reject(refused)
+    }
+    return this.host.predict(this, features, n, topK)
+  }
+
+  /** Live tensors on the engine thread (every model's there), as of its last answer. */
+  numTensors(): number {
+    return this.host.tensors
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return
+    this.disposed = true
+    await this.host.unload(this)
+    if (this.ownsHost) await this.host.close()
   }
 }

@@ -1,5 +1,6 @@
-// Entry point of the engine thread (thread-host.ts starts it): picks the tfjs backend, loads the model,
-// warms it up, then runs one batch per 'predict' message. Label names stay on the main thread.
+// Entry point of the engine thread (thread-host.ts starts it): picks the tfjs backend, then loads, runs and unloads
+// model versions as the main thread asks: one Engine per version, each warmed up before it is announced. Label
+// names stay on the main thread.
 
 import { parentPort, workerData } from 'node:worker_threads'
 import { selectBackend } from './backend.js'
@@ -13,23 +14,39 @@ import type { EngineWorkerData, FromEngine, ToEngine } from './thread-host.js'
 const port = parentPort
 if (!port) throw new Error('thread-worker.ts runs as a worker thread (see thread-host.ts)')
 const post = (m: FromEngine, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer)
-const { modelDir, backend } = workerData as EngineWorkerData
+const { backend } = workerData as EngineWorkerData
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err))
 
-async function start(): Promise<Engine> {
-  const log = {
-    info: (obj: object, msg: string) => post({ type: 'log', level: 'info', obj, msg }),
-    warn: (obj: object, msg: string) => post({ type: 'log', level: 'warn', obj, msg }),
-  }
-  const choice = await selectBackend(backend, log)
-  const engine = await Engine.create(await loadModel(await readBundleFiles(modelDir)), choice)
-  await engine.warmUp()
-  post({ type: 'ready', backend: choice, tensors: engine.numTensors() })
-  return engine
+const log = {
+  info: (obj: object, msg: string) => post({ type: 'log', level: 'info', obj, msg }),
+  warn: (obj: object, msg: string) => post({ type: 'log', level: 'warn', obj, msg }),
 }
 
-start().then(
-  (engine) => {
+selectBackend(backend, log).then(
+  (choice) => {
+    const engines = new Map<number, Engine>()
+    const load = async (model: number, modelDir: string): Promise<void> => {
+      try {
+        const engine = await Engine.create(await loadModel(await readBundleFiles(modelDir)), choice)
+        await engine.warmUp()
+        engines.set(model, engine)
+        post({ type: 'loaded', model, tensors: engine.numTensors() })
+      } catch (err) {
+        const message = messageOf(err)
+        post(err instanceof BundleError ? { type: 'load-failed', model, message, bundleFile: err.file, detail: err.detail } : { type: 'load-failed', model, message })
+      }
+    }
     port.on('message', (m: ToEngine) => {
+      if (m.type === 'load') return void load(m.model, m.modelDir)
+      if (m.type === 'unload') {
+        const engine = engines.get(m.model)
+        engines.delete(m.model)
+        engine?.dispose()
+        // numTensors is the thread-wide count (tfjs's), also once this engine is disposed.
+        return post({ type: 'unloaded', model: m.model, tensors: engine?.numTensors() ?? 0 })
+      }
+      const engine = engines.get(m.model)
+      if (engine === undefined) return post({ type: 'error', id: m.id, message: `no model ${m.model} on the engine thread` })
       engine
         .predict(m.features, m.n, m.topK)
         .then((results) => {
@@ -40,9 +57,7 @@ start().then(
         // Any failure, in the model or in sending its answer, fails this batch only; the thread goes on.
         .catch((err: unknown) => post({ type: 'error', id: m.id, message: err instanceof Error ? (err.stack ?? err.message) : String(err) }))
     })
+    post({ type: 'backend', backend: choice })
   },
-  (err: unknown) => {
-    const message = err instanceof Error ? err.message : String(err)
-    post(err instanceof BundleError ? { type: 'failed', message, bundleFile: err.file, detail: err.detail } : { type: 'failed', message })
-  },
+  (err: unknown) => post({ type: 'failed', message: messageOf(err) }),
 )

@@ -1,12 +1,13 @@
-// Loads one bundle folder into something that predicts: its labels, its engine (on its own worker thread by default,
-// so a new version loads and warms up beside the one serving), and a batcher in front of it. One Loaded per served
-// version; freeing it (unload) frees the engine's thread and tensors.
+// Loads one bundle folder into something that predicts: its labels, its engine (on the engine thread by default, beside
+// the versions already there), and a batcher in front of it. One Loaded per served version; freeing it (unload)
+// frees its tensors.
 
 import { batchingFor, type BackendRequest, type Batching, type Config } from '../config.js'
 import type { BackendChoice } from '../engine/backend.js'
 import type { Manifest } from '../bundle/manifest.js'
 import { readBundleFiles, readLabels } from '../bundle/files.js'
 import { startEngine, type ModelEngine } from '../engine/model-engine.js'
+import type { EngineHost } from '../engine/thread-host.js'
 import type { LabelStore } from '../bundle/labels.js'
 import { Batcher, type BatcherHooks } from './batcher.js'
 import type { Candidate } from '../mhe/codec.js'
@@ -41,15 +42,17 @@ export interface LoadOptions {
   config: Config
   log: Log
   hooks?: BatcherHooks
+  /** The engine thread every version shares (config.engineThread); none = in this thread. */
+  host?: EngineHost
 }
 
 /** Reads and checks the bundle at `dir`, starts its engine and warms it up, and puts a batcher in front of it. */
-export async function loadBundle({ dir, backend, config, log, hooks }: LoadOptions): Promise<Loaded> {
+export async function loadBundle({ dir, backend, config, log, hooks, host }: LoadOptions): Promise<Loaded> {
   const files = await readBundleFiles(dir)
   const labels = await readLabels(files)
   const d = files.manifest.featureDim
   const instanceBuffers = new FloatPool(d, Math.max(16, Math.floor(INSTANCE_POOL_BYTES / (4 * d))))
-  const engine = await startEngine({ files, backend, thread: config.engineThread, log })
+  const engine = await startEngine({ files, backend, thread: config.engineThread, log, host })
   // The batch size depends on the backend (a GPU wants larger batches), known only now.
   const batching = batchingFor(config, engine.backend.gpu)
   const batchBuffers = new FloatPool(batching.maxBatch * d, 2)

@@ -112,11 +112,8 @@ export class Metrics implements ModelEvents {
     collectDefaultMetrics({ register: this.registry, prefix: 'mhe_' })
   }
 
-  /**
-   * Gauges read from the service at scrape time; the models' series appear once they are loaded. engineThread: each
-   * version's engine counts its own thread's tensors (summed); on the event loop they share one count.
-   */
-  bindService(service: Service, engineThread: boolean): void {
+  /** Gauges read from the service at scrape time; the models' series appear once they are loaded. */
+  bindService(service: Service): void {
     new Gauge({
       name: 'mhe_service_state',
       help: `The service state: 1 for the current one of ${SERVICE_STATES.join(', ')}`,
@@ -141,8 +138,8 @@ export class Metrics implements ModelEvents {
       help: 'Live TensorFlow.js tensors (constant when nothing leaks)',
       registers: [this.registry],
       collect() {
-        const counts = service.models.loadedVersions().map((v) => v.loaded.engine.numTensors())
-        this.set(engineThread ? counts.reduce((a, n) => a + n, 0) : Math.max(0, ...counts))
+        // Every version runs in one tfjs (the engine thread's, or this thread's): each reports that one count.
+        this.set(Math.max(0, ...service.models.loadedVersions().map((v) => v.loaded.engine.numTensors())))
       },
     })
     new Gauge({

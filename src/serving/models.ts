@@ -1,5 +1,5 @@
 // The models and versions this process serves, and how they change while it serves: a version loads and warms up
-// beside the one serving (its own engine thread and batcher), takes new requests the moment it is ready, and the
+// beside the one serving (on the same engine thread, with a batcher of its own), takes new requests the moment it is ready, and the
 // version it replaces is unloaded only once every request that had picked it has been answered. A version that
 // fails to load changes nothing that serves; why it failed is kept and reported. Knows nothing of HTTP.
 
@@ -11,6 +11,7 @@ import { firstLine, readBundleFiles } from '../bundle/files.js'
 import { DEFAULT_POLICY, folderStamp, incompleteReason, listModels, scanModel, type ModelFolder } from '../bundle/repository.js'
 import type { BatcherHooks } from './batcher.js'
 import { loadBundle, unloadBundle, type Loaded } from './load.js'
+import { EngineHost } from '../engine/thread-host.js'
 
 /** Where the models come from: a repository folder, or the one bundle of MHE_MODEL (served as version 1). */
 export interface ModelSource {
@@ -147,6 +148,8 @@ export class ModelSet {
   /** The backend the first load chose: later loads ask for it by name instead of probing every candidate again. */
   private backend: BackendRequest
   private closed = false
+  /** The engine thread every version loads onto (MHE_ENGINE_THREAD), started with the first load. */
+  private host: Promise<EngineHost> | undefined
   /** Called when a loaded version's engine dies (the service turns failed). */
   onEngineFailure: ((err: Error) => void) | undefined
 
@@ -304,6 +307,17 @@ export class ModelSet {
         }))
       }),
     )
+    await (await this.host?.catch(() => undefined))?.close()
+  }
+
+  /** The shared engine thread (started on first use; a failed start is tried again by the next load). */
+  private engineHost(): Promise<EngineHost> | undefined {
+    if (!this.config.engineThread) return undefined
+    this.host ??= EngineHost.start(this.backend, this.log).catch((err: unknown) => {
+      this.host = undefined
+      throw err
+    })
+    return this.host
   }
 
   private entry(name: string): ModelEntry {
@@ -382,7 +396,8 @@ export class ModelSet {
     m.loading.add(version)
     const t0 = performance.now()
     try {
-      const loaded = await loadBundle({ dir, backend: this.backend, config: this.config, log: this.log, hooks: this.events?.batchHooks(m.name, version) })
+      const host = await this.engineHost()
+      const loaded = await loadBundle({ dir, backend: this.backend, config: this.config, log: this.log, hooks: this.events?.batchHooks(m.name, version), host })
       const seconds = (performance.now() - t0) / 1000
       if (this.closed) {
         await unloadBundle(loaded)

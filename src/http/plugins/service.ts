@@ -13,7 +13,7 @@ declare module 'fastify' {
 export default fp(
   async function service(app) {
     const s = new Service(app.config, app.log, app.metrics)
-    app.metrics.bindService(s, app.config.engineThread)
+    app.metrics.bindService(s)
     app.decorate('mhe', s)
     app.addHook('onSend', (_request, reply, _payload, done) => {
       // Closing: answer, then close the connection, so the client moves to another replica instead of reusing it.

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { GetLivenessData, GetLivenessErrors, GetLivenessResponses, GetMetricsData, GetMetricsErrors, GetMetricsResponses, GetModelData, GetModelErrors, GetModelResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, PredictBinaryData, PredictBinaryErrors, PredictBinaryResponses, PredictData, PredictErrors, PredictResponses } from './types.gen.js';
+import type { GetLivenessData, GetLivenessErrors, GetLivenessResponses, GetMetricsData, GetMetricsErrors, GetMetricsResponses, GetModelByNameData, GetModelByNameErrors, GetModelByNameResponses, GetModelData, GetModelErrors, GetModelResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, ListModelsData, ListModelsErrors, ListModelsResponses, PredictBinaryData, PredictBinaryErrors, PredictBinaryResponses, PredictData, PredictErrors, PredictModelBinaryData, PredictModelBinaryErrors, PredictModelBinaryResponses, PredictModelData, PredictModelErrors, PredictModelResponses, PredictResponses, RepositoryIndexData, RepositoryIndexErrors, RepositoryIndexResponses, RepositoryLoadData, RepositoryLoadErrors, RepositoryLoadResponses, RepositoryUnloadData, RepositoryUnloadErrors, RepositoryUnloadResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -21,7 +21,7 @@ export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends 
 /**
  * Predict labels for a batch of feature vectors (JSON)
  *
- * Takes `{"instances": [[...featureDim numbers], ...], "top_k": k}` and answers one prediction per instance, in order, each with its top_k labels best first. For raw float32 bodies, use `predictBinary`.
+ * Takes `{"instances": [[...featureDim numbers], ...], "top_k": k}` and answers one prediction per instance, in order, each with its top_k labels best first, from the default model. For raw float32 bodies, use `predictBinary`.
  */
 export const predict = <ThrowOnError extends boolean = false>(options: Options<PredictData, ThrowOnError>) => (options.client ?? client).post<PredictResponses, PredictErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -50,6 +50,37 @@ export const predictBinary = <ThrowOnError extends boolean = false>(options: Opt
 });
 
 /**
+ * Predict labels with a named model (JSON)
+ *
+ * As `predict`, from the model `name` of the repository: its newest ready version, or the one `version` pins. 404 `MHE_MODEL_NOT_FOUND` for a model or version not served; 503 `MHE_NOT_READY` while it loads.
+ */
+export const predictModel = <ThrowOnError extends boolean = false>(options: Options<PredictModelData, ThrowOnError>) => (options.client ?? client).post<PredictModelResponses, PredictModelErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/models/{name}/predict',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Predict labels with a named model (raw float32)
+ *
+ * As `predictBinary`, from the model `name`: its newest ready version, or the one `version` pins.
+ */
+export const predictModelBinary = <ThrowOnError extends boolean = false>(options: Options<PredictModelBinaryData, ThrowOnError>) => (options.client ?? client).post<PredictModelBinaryResponses, PredictModelBinaryErrors, ThrowOnError>({
+    bodySerializer: null,
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/models/{name}/predict/binary',
+    ...options,
+    headers: {
+        'Content-Type': 'application/octet-stream',
+        ...options.headers
+    }
+});
+
+/**
  * Liveness probe
  *
  * Answers 200 while the process can still predict; 503 `failed` once its engine thread has died.
@@ -66,9 +97,23 @@ export const getReadiness = <ThrowOnError extends boolean = false>(options?: Opt
 /**
  * Model metadata
  *
- * What is served (name, version, featureDim, heads, numLabels, featurizer settings), the backend it runs on and the limits in force.
+ * What the default model serves (name, version, featureDim, heads, numLabels, featurizer settings), the backend it runs on and the limits in force.
  */
 export const getModel = <ThrowOnError extends boolean = false>(options?: Options<GetModelData, ThrowOnError>) => (options?.client ?? client).get<GetModelResponses, GetModelErrors, ThrowOnError>({ url: '/model', ...options });
+
+/**
+ * Models and versions
+ *
+ * Every model served, which version unpinned requests go to, and the state of each version (loading, ready, unloading, failed with the reason).
+ */
+export const listModels = <ThrowOnError extends boolean = false>(options?: Options<ListModelsData, ThrowOnError>) => (options?.client ?? client).get<ListModelsResponses, ListModelsErrors, ThrowOnError>({ url: '/models', ...options });
+
+/**
+ * Metadata of one model
+ *
+ * As `getModel`, for the model `name`: its newest ready version, or the one `version` pins.
+ */
+export const getModelByName = <ThrowOnError extends boolean = false>(options: Options<GetModelByNameData, ThrowOnError>) => (options.client ?? client).get<GetModelByNameResponses, GetModelByNameErrors, ThrowOnError>({ url: '/models/{name}', ...options });
 
 /**
  * Prometheus metrics
@@ -79,4 +124,49 @@ export const getMetrics = <ThrowOnError extends boolean = false>(options?: Optio
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/metrics',
     ...options
+});
+
+/**
+ * Repository index
+ *
+ * Every model of the repository, loaded or not, with the state of each version (Triton's model-repository extension).
+ */
+export const repositoryIndex = <ThrowOnError extends boolean = false>(options: Options<RepositoryIndexData, ThrowOnError>) => (options.client ?? client).post<RepositoryIndexResponses, RepositoryIndexErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v2/repository/index',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Load a model
+ *
+ * Loads the versions the model's policy serves that are not loaded yet (each read, checked and warmed up beside what serves), switches new requests to the newest, and unloads the versions the policy no longer serves once their requests are answered. Answers when all that is done; a version that fails to load leaves what serves untouched and answers 422 with the reason.
+ */
+export const repositoryLoad = <ThrowOnError extends boolean = false>(options: Options<RepositoryLoadData, ThrowOnError>) => (options.client ?? client).post<RepositoryLoadResponses, RepositoryLoadErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v2/repository/models/{name}/load',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Unload a model
+ *
+ * Stops sending requests to every version of the model at once and answers once each has answered what it held and is freed.
+ */
+export const repositoryUnload = <ThrowOnError extends boolean = false>(options: Options<RepositoryUnloadData, ThrowOnError>) => (options.client ?? client).post<RepositoryUnloadResponses, RepositoryUnloadErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v2/repository/models/{name}/unload',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
 });

@@ -23,13 +23,17 @@ export type PredictRequest = {
  */
 export type PredictResponse = {
     /**
-     * name of the model bundle that answered
+     * name of the model that answered
      */
     model: string;
     /**
-     * version of the model bundle that answered
+     * the bundle's own version string (mhe.json "version") of the model version that answered
      */
     version: string;
+    /**
+     * the served version that computed these predictions (the repository's version folder; "1" for MHE_MODEL); also the x-mhe-model-version header
+     */
+    model_version: string;
     /**
      * one per instance, in order
      */
@@ -85,13 +89,17 @@ export type ScoredLabel = {
  */
 export type ModelInfo = {
     /**
-     * bundle name (mhe.json)
+     * model name (the repository folder; for MHE_MODEL, mhe.json "name")
      */
     name: string;
     /**
      * bundle version (mhe.json)
      */
     version: string;
+    /**
+     * the served version described (the repository's version folder; "1" for MHE_MODEL)
+     */
+    model_version: string;
     /**
      * bundle description (mhe.json)
      */
@@ -154,6 +162,64 @@ export type ModelInfo = {
 };
 
 /**
+ * The models served and the state of each version.
+ */
+export type ModelList = {
+    /**
+     * every model, by name
+     */
+    models: Array<ModelStatus>;
+};
+
+/**
+ * A model, its versions and their states.
+ */
+export type ModelStatus = {
+    /**
+     * model name
+     */
+    name: string;
+    /**
+     * whether /predict and /model serve it
+     */
+    default: boolean;
+    /**
+     * the version unpinned requests go to (the newest ready one); absent when none is ready
+     */
+    serving?: string;
+    /**
+     * unloaded on request (POST /v2/repository/models/{name}/unload)
+     */
+    unloaded: boolean;
+    /**
+     * its versions, ascending
+     */
+    versions: Array<ModelVersionStatus>;
+};
+
+/**
+ * One version of a model and its state.
+ */
+export type ModelVersionStatus = {
+    /**
+     * version (folder name)
+     */
+    version: string;
+    /**
+     * loading, ready (serving), unloading (answering what it holds), failed (see reason)
+     */
+    state: 'loading' | 'ready' | 'unloading' | 'failed';
+    /**
+     * why it failed to load: the file and the mismatch
+     */
+    reason?: string;
+    /**
+     * the bundle's own version string (mhe.json "version"), once loaded
+     */
+    bundle_version?: string;
+};
+
+/**
  * A probe answer.
  */
 export type Health = {
@@ -174,7 +240,7 @@ export type ErrorBody = {
     /**
      * stable error code (README "Errors" lists what each means)
      */
-    code: 'MHE_BAD_REQUEST' | 'MHE_BAD_INSTANCE' | 'MHE_EMPTY_BATCH' | 'MHE_TOO_MANY_INSTANCES' | 'MHE_BAD_TOP_K' | 'MHE_BAD_BINARY_BODY' | 'MHE_MALFORMED_JSON' | 'MHE_UNAUTHORIZED' | 'MHE_NOT_FOUND' | 'MHE_BODY_TOO_LARGE' | 'MHE_UNSUPPORTED_MEDIA_TYPE' | 'MHE_CLIENT_CLOSED' | 'MHE_INTERNAL' | 'MHE_QUEUE_FULL' | 'MHE_OVERLOADED' | 'MHE_SHUTTING_DOWN' | 'MHE_TIMEOUT' | 'MHE_NOT_READY';
+    code: 'MHE_BAD_REQUEST' | 'MHE_BAD_INSTANCE' | 'MHE_EMPTY_BATCH' | 'MHE_TOO_MANY_INSTANCES' | 'MHE_BAD_TOP_K' | 'MHE_BAD_BINARY_BODY' | 'MHE_MALFORMED_JSON' | 'MHE_UNAUTHORIZED' | 'MHE_NOT_FOUND' | 'MHE_MODEL_NOT_FOUND' | 'MHE_BODY_TOO_LARGE' | 'MHE_UNSUPPORTED_MEDIA_TYPE' | 'MHE_MODEL_LOAD_FAILED' | 'MHE_CLIENT_CLOSED' | 'MHE_INTERNAL' | 'MHE_QUEUE_FULL' | 'MHE_OVERLOADED' | 'MHE_SHUTTING_DOWN' | 'MHE_TIMEOUT' | 'MHE_NOT_READY';
     /**
      * HTTP status text
      */
@@ -183,6 +249,16 @@ export type ErrorBody = {
      * what was expected and what arrived
      */
     message: string;
+};
+
+/**
+ * An error of the repository endpoints, in the Open Inference Protocol's shape.
+ */
+export type RepositoryError = {
+    /**
+     * what went wrong: for a failed load, the file and the mismatch
+     */
+    error: string;
 };
 
 export type PredictData = {
@@ -283,6 +359,135 @@ export type PredictBinaryResponses = {
 
 export type PredictBinaryResponse = PredictBinaryResponses[keyof PredictBinaryResponses];
 
+export type PredictModelData = {
+    body: PredictRequest;
+    path: {
+        /**
+         * model name: a folder of MHE_MODEL_REPOSITORY (or the one bundle's mhe.json "name")
+         */
+        name: string;
+    };
+    query?: {
+        /**
+         * labels per instance, best first (default 1)
+         */
+        top_k?: number;
+        /**
+         * pin this version of the model (default: its newest ready version)
+         */
+        version?: number;
+    };
+    url: '/models/{name}/predict';
+};
+
+export type PredictModelErrors = {
+    /**
+     * The body or query is not what the operation expects (shape, instance length, NaN/Infinity, no instances, too many instances, top_k, binary length, malformed JSON).
+     */
+    400: ErrorBody;
+    /**
+     * The server has MHE_API_KEYS and the bearer token is missing or wrong.
+     */
+    401: ErrorBody;
+    /**
+     * No such model or version is served (MHE_MODEL_NOT_FOUND).
+     */
+    404: ErrorBody;
+    /**
+     * The body is larger than MHE_BODY_LIMIT.
+     */
+    413: ErrorBody;
+    /**
+     * The Content-Type is not one the operation takes.
+     */
+    415: ErrorBody;
+    /**
+     * A server fault; the details are only in the server log.
+     */
+    500: ErrorBody;
+    /**
+     * Not available now (queue full, overloaded, draining, timed out, model not ready): retry after Retry-After seconds, or on another replica.
+     */
+    503: ErrorBody;
+};
+
+export type PredictModelError = PredictModelErrors[keyof PredictModelErrors];
+
+export type PredictModelResponses = {
+    /**
+     * One prediction per instance, in order.
+     */
+    200: PredictResponse;
+};
+
+export type PredictModelResponse = PredictModelResponses[keyof PredictModelResponses];
+
+export type PredictModelBinaryData = {
+    /**
+     * raw little-endian float32 values, n x featureDim of them (n is inferred from the length)
+     */
+    body: Blob | File;
+    path: {
+        /**
+         * model name: a folder of MHE_MODEL_REPOSITORY (or the one bundle's mhe.json "name")
+         */
+        name: string;
+    };
+    query?: {
+        /**
+         * labels per instance, best first (default 1)
+         */
+        top_k?: number;
+        /**
+         * pin this version of the model (default: its newest ready version)
+         */
+        version?: number;
+    };
+    url: '/models/{name}/predict/binary';
+};
+
+export type PredictModelBinaryErrors = {
+    /**
+     * The body or query is not what the operation expects (shape, instance length, NaN/Infinity, no instances, too many instances, top_k, binary length, malformed JSON).
+     */
+    400: ErrorBody;
+    /**
+     * The server has MHE_API_KEYS and the bearer token is missing or wrong.
+     */
+    401: ErrorBody;
+    /**
+     * No such model or version is served (MHE_MODEL_NOT_FOUND).
+     */
+    404: ErrorBody;
+    /**
+     * The body is larger than MHE_BODY_LIMIT.
+     */
+    413: ErrorBody;
+    /**
+     * The Content-Type is not one the operation takes.
+     */
+    415: ErrorBody;
+    /**
+     * A server fault; the details are only in the server log.
+     */
+    500: ErrorBody;
+    /**
+     * Not available now (queue full, overloaded, draining, timed out, model not ready): retry after Retry-After seconds, or on another replica.
+     */
+    503: ErrorBody;
+};
+
+export type PredictModelBinaryError = PredictModelBinaryErrors[keyof PredictModelBinaryErrors];
+
+export type PredictModelBinaryResponses = {
+    /**
+     * One prediction per instance, in order.
+     */
+    200: PredictResponse;
+};
+
+export type PredictModelBinaryResponse = PredictModelBinaryResponses[keyof PredictModelBinaryResponses];
+
 export type GetLivenessData = {
     body?: never;
     path?: never;
@@ -342,6 +547,10 @@ export type GetModelData = {
 
 export type GetModelErrors = {
     /**
+     * No such model or version is served (MHE_MODEL_NOT_FOUND).
+     */
+    404: ErrorBody;
+    /**
      * A server fault; the details are only in the server log.
      */
     500: ErrorBody;
@@ -361,6 +570,78 @@ export type GetModelResponses = {
 };
 
 export type GetModelResponse = GetModelResponses[keyof GetModelResponses];
+
+export type ListModelsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/models';
+};
+
+export type ListModelsErrors = {
+    /**
+     * A server fault; the details are only in the server log.
+     */
+    500: ErrorBody;
+};
+
+export type ListModelsError = ListModelsErrors[keyof ListModelsErrors];
+
+export type ListModelsResponses = {
+    /**
+     * The models and their versions.
+     */
+    200: ModelList;
+};
+
+export type ListModelsResponse = ListModelsResponses[keyof ListModelsResponses];
+
+export type GetModelByNameData = {
+    body?: never;
+    path: {
+        /**
+         * model name: a folder of MHE_MODEL_REPOSITORY (or the one bundle's mhe.json "name")
+         */
+        name: string;
+    };
+    query?: {
+        /**
+         * pin this version of the model (default: its newest ready version)
+         */
+        version?: number;
+    };
+    url: '/models/{name}';
+};
+
+export type GetModelByNameErrors = {
+    /**
+     * The body or query is not what the operation expects (shape, instance length, NaN/Infinity, no instances, too many instances, top_k, binary length, malformed JSON).
+     */
+    400: ErrorBody;
+    /**
+     * No such model or version is served (MHE_MODEL_NOT_FOUND).
+     */
+    404: ErrorBody;
+    /**
+     * A server fault; the details are only in the server log.
+     */
+    500: ErrorBody;
+    /**
+     * Not available now (queue full, overloaded, draining, timed out, model not ready): retry after Retry-After seconds, or on another replica.
+     */
+    503: ErrorBody;
+};
+
+export type GetModelByNameError = GetModelByNameErrors[keyof GetModelByNameErrors];
+
+export type GetModelByNameResponses = {
+    /**
+     * The model version and its settings.
+     */
+    200: ModelInfo;
+};
+
+export type GetModelByNameResponse = GetModelByNameResponses[keyof GetModelByNameResponses];
 
 export type GetMetricsData = {
     body?: never;
@@ -394,3 +675,191 @@ export type GetMetricsResponses = {
 };
 
 export type GetMetricsResponse = GetMetricsResponses[keyof GetMetricsResponses];
+
+export type RepositoryIndexData = {
+    /**
+     * Optional filter.
+     */
+    body: {
+        /**
+         * true: only the model versions ready for inference (default false)
+         */
+        ready?: boolean;
+    };
+    path?: never;
+    query?: never;
+    url: '/v2/repository/index';
+};
+
+export type RepositoryIndexErrors = {
+    /**
+     * The body is not the index request.
+     */
+    400: RepositoryError;
+    /**
+     * The bearer token is missing or not one of MHE_ADMIN_KEYS.
+     */
+    401: RepositoryError;
+};
+
+export type RepositoryIndexError = RepositoryIndexErrors[keyof RepositoryIndexErrors];
+
+export type RepositoryIndexResponses = {
+    /**
+     * The models and versions.
+     */
+    200: Array<{
+        /**
+         * model name
+         */
+        name: string;
+        /**
+         * version, where the model has one loaded, loading or failed
+         */
+        version?: string;
+        /**
+         * Triton's model states
+         */
+        state: 'READY' | 'LOADING' | 'UNLOADING' | 'UNAVAILABLE';
+        /**
+         * why it is in this state (empty when ready)
+         */
+        reason: string;
+    }>;
+};
+
+export type RepositoryIndexResponse = RepositoryIndexResponses[keyof RepositoryIndexResponses];
+
+export type RepositoryLoadData = {
+    /**
+     * Optional, as in Triton.
+     */
+    body: {
+        /**
+         * accepted and ignored (Triton's "config" override is not supported)
+         */
+        parameters?: {
+            [key: string]: unknown;
+        };
+    };
+    path: {
+        /**
+         * model name: a folder of MHE_MODEL_REPOSITORY (or the one bundle's mhe.json "name")
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/v2/repository/models/{name}/load';
+};
+
+export type RepositoryLoadErrors = {
+    /**
+     * The body is not a load request.
+     */
+    400: RepositoryError;
+    /**
+     * The bearer token is missing or not one of MHE_ADMIN_KEYS.
+     */
+    401: RepositoryError;
+    /**
+     * No such model in the repository.
+     */
+    404: RepositoryError;
+    /**
+     * A version failed to load: the file and the mismatch. What served before still serves.
+     */
+    422: RepositoryError;
+};
+
+export type RepositoryLoadError = RepositoryLoadErrors[keyof RepositoryLoadErrors];
+
+export type RepositoryLoadResponses = {
+    /**
+     * Loaded.
+     */
+    200: {
+        /**
+         * model name
+         */
+        name: string;
+        /**
+         * versions loaded by this request
+         */
+        loaded: Array<string>;
+        /**
+         * versions unloaded by this request (their requests were answered first)
+         */
+        unloaded: Array<string>;
+        /**
+         * the version unpinned requests now go to
+         */
+        serving?: string;
+    };
+};
+
+export type RepositoryLoadResponse = RepositoryLoadResponses[keyof RepositoryLoadResponses];
+
+export type RepositoryUnloadData = {
+    /**
+     * Optional, as in Triton.
+     */
+    body: {
+        /**
+         * accepted and ignored (Triton's "config" override is not supported)
+         */
+        parameters?: {
+            [key: string]: unknown;
+        };
+    };
+    path: {
+        /**
+         * model name: a folder of MHE_MODEL_REPOSITORY (or the one bundle's mhe.json "name")
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/v2/repository/models/{name}/unload';
+};
+
+export type RepositoryUnloadErrors = {
+    /**
+     * The body is not an unload request.
+     */
+    400: RepositoryError;
+    /**
+     * The bearer token is missing or not one of MHE_ADMIN_KEYS.
+     */
+    401: RepositoryError;
+    /**
+     * The model is not loaded.
+     */
+    404: RepositoryError;
+};
+
+export type RepositoryUnloadError = RepositoryUnloadErrors[keyof RepositoryUnloadErrors];
+
+export type RepositoryUnloadResponses = {
+    /**
+     * Unloaded.
+     */
+    200: {
+        /**
+         * model name
+         */
+        name: string;
+        /**
+         * versions loaded by this request
+         */
+        loaded: Array<string>;
+        /**
+         * versions unloaded by this request (their requests were answered first)
+         */
+        unloaded: Array<string>;
+        /**
+         * the version unpinned requests now go to
+         */
+        serving?: string;
+    };
+};
+
+export type RepositoryUnloadResponse = RepositoryUnloadResponses[keyof RepositoryUnloadResponses];

@@ -42,10 +42,12 @@ export type Prediction = {
     top_k: ScoredLabel[];
 };
 export type PredictResponse = {
-    /** name of the model bundle that answered */
+    /** name of the model that answered */
     model: string;
-    /** version of the model bundle that answered */
+    /** the bundle's own version string (mhe.json "version") of the model version that answered */
     version: string;
+    /** the served version that computed these predictions (the repository's version folder; "1" for MHE_MODEL); also the x-mhe-model-version header */
+    model_version: string;
     /** one per instance, in order */
     predictions: Prediction[];
 };
@@ -53,7 +55,7 @@ export type ErrorBody = {
     /** HTTP status of the answer */
     statusCode: number;
     /** stable error code (README "Errors" lists what each means) */
-    code: "MHE_BAD_REQUEST" | "MHE_BAD_INSTANCE" | "MHE_EMPTY_BATCH" | "MHE_TOO_MANY_INSTANCES" | "MHE_BAD_TOP_K" | "MHE_BAD_BINARY_BODY" | "MHE_MALFORMED_JSON" | "MHE_UNAUTHORIZED" | "MHE_NOT_FOUND" | "MHE_BODY_TOO_LARGE" | "MHE_UNSUPPORTED_MEDIA_TYPE" | "MHE_CLIENT_CLOSED" | "MHE_INTERNAL" | "MHE_QUEUE_FULL" | "MHE_OVERLOADED" | "MHE_SHUTTING_DOWN" | "MHE_TIMEOUT" | "MHE_NOT_READY";
+    code: "MHE_BAD_REQUEST" | "MHE_BAD_INSTANCE" | "MHE_EMPTY_BATCH" | "MHE_TOO_MANY_INSTANCES" | "MHE_BAD_TOP_K" | "MHE_BAD_BINARY_BODY" | "MHE_MALFORMED_JSON" | "MHE_UNAUTHORIZED" | "MHE_NOT_FOUND" | "MHE_MODEL_NOT_FOUND" | "MHE_BODY_TOO_LARGE" | "MHE_UNSUPPORTED_MEDIA_TYPE" | "MHE_MODEL_LOAD_FAILED" | "MHE_CLIENT_CLOSED" | "MHE_INTERNAL" | "MHE_QUEUE_FULL" | "MHE_OVERLOADED" | "MHE_SHUTTING_DOWN" | "MHE_TIMEOUT" | "MHE_NOT_READY";
     /** HTTP status text */
     error: string;
     /** what was expected and what arrived */
@@ -64,10 +66,12 @@ export type Health = {
     status: "ok" | "ready" | "starting" | "draining" | "closing" | "failed";
 };
 export type ModelInfo = {
-    /** bundle name (mhe.json) */
+    /** model name (the repository folder; for MHE_MODEL, mhe.json "name") */
     name: string;
     /** bundle version (mhe.json) */
     version: string;
+    /** the served version described (the repository's version folder; "1" for MHE_MODEL) */
+    model_version: string;
     /** bundle description (mhe.json) */
     description?: string;
     /** values per feature vector */
@@ -99,6 +103,36 @@ export type ModelInfo = {
         /** deadline of a request inside the server (ms) */
         requestTimeoutMs: number;
     };
+};
+export type ModelVersionStatus = {
+    /** version (folder name) */
+    version: string;
+    /** loading, ready (serving), unloading (answering what it holds), failed (see reason) */
+    state: "loading" | "ready" | "unloading" | "failed";
+    /** why it failed to load: the file and the mismatch */
+    reason?: string;
+    /** the bundle's own version string (mhe.json "version"), once loaded */
+    bundle_version?: string;
+};
+export type ModelStatus = {
+    /** model name */
+    name: string;
+    /** whether /predict and /model serve it */
+    "default": boolean;
+    /** the version unpinned requests go to (the newest ready one); absent when none is ready */
+    serving?: string;
+    /** unloaded on request (POST /v2/repository/models/{name}/unload) */
+    unloaded: boolean;
+    /** its versions, ascending */
+    versions: ModelVersionStatus[];
+};
+export type ModelList = {
+    /** every model, by name */
+    models: ModelStatus[];
+};
+export type RepositoryError = {
+    /** what went wrong: for a failed load, the file and the mismatch */
+    error: string;
 };
 /**
  * Predict labels for a batch of feature vectors (JSON)
@@ -167,6 +201,86 @@ export function predictBinary(body: Blob, { topK }: {
     });
 }
 /**
+ * Predict labels with a named model (JSON)
+ */
+export function predictModel(name: string, predictRequest: PredictRequest, { topK, version }: {
+    topK?: number;
+    version?: number;
+} = {}, opts?: Oazapfts.RequestOpts) {
+    return oazapfts.fetchJson<{
+        status: 200;
+        data: PredictResponse;
+    } | {
+        status: 400;
+        data: ErrorBody;
+    } | {
+        status: 401;
+        data: ErrorBody;
+    } | {
+        status: 404;
+        data: ErrorBody;
+    } | {
+        status: 413;
+        data: ErrorBody;
+    } | {
+        status: 415;
+        data: ErrorBody;
+    } | {
+        status: 500;
+        data: ErrorBody;
+    } | {
+        status: 503;
+        data: ErrorBody;
+    }>(`/models/${encodeURIComponent(name)}/predict${QS.query(QS.explode({
+        top_k: topK,
+        version
+    }))}`, oazapfts.json({
+        ...opts,
+        method: "POST",
+        body: predictRequest
+    }));
+}
+/**
+ * Predict labels with a named model (raw float32)
+ */
+export function predictModelBinary(name: string, body: Blob, { topK, version }: {
+    topK?: number;
+    version?: number;
+} = {}, opts?: Oazapfts.RequestOpts) {
+    return oazapfts.fetchJson<{
+        status: 200;
+        data: PredictResponse;
+    } | {
+        status: 400;
+        data: ErrorBody;
+    } | {
+        status: 401;
+        data: ErrorBody;
+    } | {
+        status: 404;
+        data: ErrorBody;
+    } | {
+        status: 413;
+        data: ErrorBody;
+    } | {
+        status: 415;
+        data: ErrorBody;
+    } | {
+        status: 500;
+        data: ErrorBody;
+    } | {
+        status: 503;
+        data: ErrorBody;
+    }>(`/models/${encodeURIComponent(name)}/predict/binary${QS.query(QS.explode({
+        top_k: topK,
+        version
+    }))}`, {
+        ...opts,
+        method: "POST",
+        body
+    });
+}
+/**
  * Liveness probe
  */
 export function getLiveness(opts?: Oazapfts.RequestOpts) {
@@ -202,12 +316,56 @@ export function getModel(opts?: Oazapfts.RequestOpts) {
         status: 200;
         data: ModelInfo;
     } | {
+        status: 404;
+        data: ErrorBody;
+    } | {
         status: 500;
         data: ErrorBody;
     } | {
         status: 503;
         data: ErrorBody;
     }>("/model", {
+        ...opts
+    });
+}
+/**
+ * Models and versions
+ */
+export function listModels(opts?: Oazapfts.RequestOpts) {
+    return oazapfts.fetchJson<{
+        status: 200;
+        data: ModelList;
+    } | {
+        status: 500;
+        data: ErrorBody;
+    }>("/models", {
+        ...opts
+    });
+}
+/**
+ * Metadata of one model
+ */
+export function getModelByName(name: string, { version }: {
+    version?: number;
+} = {}, opts?: Oazapfts.RequestOpts) {
+    return oazapfts.fetchJson<{
+        status: 200;
+        data: ModelInfo;
+    } | {
+        status: 400;
+        data: ErrorBody;
+    } | {
+        status: 404;
+        data: ErrorBody;
+    } | {
+        status: 500;
+        data: ErrorBody;
+    } | {
+        status: 503;
+        data: ErrorBody;
+    }>(`/models/${encodeURIComponent(name)}${QS.query(QS.explode({
+        version
+    }))}`, {
         ...opts
     });
 }
@@ -230,4 +388,110 @@ export function getMetrics(opts?: Oazapfts.RequestOpts) {
     }>("/metrics", {
         ...opts
     });
+}
+/**
+ * Repository index
+ */
+export function repositoryIndex(body: {
+    /** true: only the model versions ready for inference (default false) */
+    ready?: boolean;
+}, opts?: Oazapfts.RequestOpts) {
+    return oazapfts.fetchJson<{
+        status: 200;
+        data: {
+            /** model name */
+            name: string;
+            /** version, where the model has one loaded, loading or failed */
+            version?: string;
+            /** Triton's model states */
+            state: "READY" | "LOADING" | "UNLOADING" | "UNAVAILABLE";
+            /** why it is in this state (empty when ready) */
+            reason: string;
+        }[];
+    } | {
+        status: 400;
+        data: RepositoryError;
+    } | {
+        status: 401;
+        data: RepositoryError;
+    }>("/v2/repository/index", oazapfts.json({
+        ...opts,
+        method: "POST",
+        body
+    }));
+}
+/**
+ * Load a model
+ */
+export function repositoryLoad(name: string, body: {
+    /** accepted and ignored (Triton's "config" override is not supported) */
+    parameters?: {
+        [key: string]: any;
+    };
+}, opts?: Oazapfts.RequestOpts) {
+    return oazapfts.fetchJson<{
+        status: 200;
+        data: {
+            /** model name */
+            name: string;
+            /** versions loaded by this request */
+            loaded: string[];
+            /** versions unloaded by this request (their requests were answered first) */
+            unloaded: string[];
+            /** the version unpinned requests now go to */
+            serving?: string;
+        };
+    } | {
+        status: 400;
+        data: RepositoryError;
+    } | {
+        status: 401;
+        data: RepositoryError;
+    } | {
+        status: 404;
+        data: RepositoryError;
+    } | {
+        status: 422;
+        data: RepositoryError;
+    }>(`/v2/repository/models/${encodeURIComponent(name)}/load`, oazapfts.json({
+        ...opts,
+        method: "POST",
+        body
+    }));
+}
+/**
+ * Unload a model
+ */
+export function repositoryUnload(name: string, body: {
+    /** accepted and ignored (Triton's "config" override is not supported) */
+    parameters?: {
+        [key: string]: any;
+    };
+}, opts?: Oazapfts.RequestOpts) {
+    return oazapfts.fetchJson<{
+        status: 200;
+        data: {
+            /** model name */
+            name: string;
+            /** versions loaded by this request */
+            loaded: string[];
+            /** versions unloaded by this request (their requests were answered first) */
+            unloaded: string[];
+            /** the version unpinned requests now go to */
+            serving?: string;
+        };
+    } | {
+        status: 400;
+        data: RepositoryError;
+    } | {
+        status: 401;
+        data: RepositoryError;
+    } | {
+        status: 404;
+        data: RepositoryError;
+    }>(`/v2/repository/models/${encodeURIComponent(name)}/unload`, oazapfts.json({
+        ...opts,
+        method: "POST",
+        body
+    }));
 }

@@ -23,10 +23,12 @@ export interface PredictRequest {
  * Predictions for a batch, one per instance, in order.
  */
 export interface PredictResponse {
-  /** name of the model bundle that answered */
+  /** name of the model that answered */
   model: string;
-  /** version of the model bundle that answered */
+  /** the bundle's own version string (mhe.json "version") of the model version that answered */
   version: string;
+  /** the served version that computed these predictions (the repository's version folder; "1" for MHE_MODEL); also the x-mhe-model-version header */
+  model_version: string;
   /** one per instance, in order */
   predictions: Prediction[];
 }
@@ -100,10 +102,12 @@ export type ModelInfoBatching = {
  * The model being served, the backend it runs on and the limits in force.
  */
 export interface ModelInfo {
-  /** bundle name (mhe.json) */
+  /** model name (the repository folder; for MHE_MODEL, mhe.json "name") */
   name: string;
   /** bundle version (mhe.json) */
   version: string;
+  /** the served version described (the repository's version folder; "1" for MHE_MODEL) */
+  model_version: string;
   /** bundle description (mhe.json) */
   description?: string;
   /**
@@ -126,6 +130,58 @@ export interface ModelInfo {
   backend: string;
   /** batching and request limits in force */
   batching: ModelInfoBatching;
+}
+
+/**
+ * The models served and the state of each version.
+ */
+export interface ModelList {
+  /** every model, by name */
+  models: ModelStatus[];
+}
+
+/**
+ * A model, its versions and their states.
+ */
+export interface ModelStatus {
+  /** model name */
+  name: string;
+  /** whether /predict and /model serve it */
+  default: boolean;
+  /** the version unpinned requests go to (the newest ready one); absent when none is ready */
+  serving?: string;
+  /** unloaded on request (POST /v2/repository/models/{name}/unload) */
+  unloaded: boolean;
+  /** its versions, ascending */
+  versions: ModelVersionStatus[];
+}
+
+/**
+ * loading, ready (serving), unloading (answering what it holds), failed (see reason)
+ */
+export type ModelVersionStatusState = typeof ModelVersionStatusState[keyof typeof ModelVersionStatusState];
+
+
+// eslint-disable-next-line @typescript-eslint/no-redeclare
+export const ModelVersionStatusState = {
+  loading: 'loading',
+  ready: 'ready',
+  unloading: 'unloading',
+  failed: 'failed',
+} as const;
+
+/**
+ * One version of a model and its state.
+ */
+export interface ModelVersionStatus {
+  /** version (folder name) */
+  version: string;
+  /** loading, ready (serving), unloading (answering what it holds), failed (see reason) */
+  state: ModelVersionStatusState;
+  /** why it failed to load: the file and the mismatch */
+  reason?: string;
+  /** the bundle's own version string (mhe.json "version"), once loaded */
+  bundle_version?: string;
 }
 
 /**
@@ -169,8 +225,10 @@ export const ErrorBodyCode = {
   MHE_MALFORMED_JSON: 'MHE_MALFORMED_JSON',
   MHE_UNAUTHORIZED: 'MHE_UNAUTHORIZED',
   MHE_NOT_FOUND: 'MHE_NOT_FOUND',
+  MHE_MODEL_NOT_FOUND: 'MHE_MODEL_NOT_FOUND',
   MHE_BODY_TOO_LARGE: 'MHE_BODY_TOO_LARGE',
   MHE_UNSUPPORTED_MEDIA_TYPE: 'MHE_UNSUPPORTED_MEDIA_TYPE',
+  MHE_MODEL_LOAD_FAILED: 'MHE_MODEL_LOAD_FAILED',
   MHE_CLIENT_CLOSED: 'MHE_CLIENT_CLOSED',
   MHE_INTERNAL: 'MHE_INTERNAL',
   MHE_QUEUE_FULL: 'MHE_QUEUE_FULL',
@@ -198,6 +256,14 @@ export interface ErrorBody {
   message: string;
 }
 
+/**
+ * An error of the repository endpoints, in the Open Inference Protocol's shape.
+ */
+export interface RepositoryError {
+  /** what went wrong: for a failed load, the file and the mismatch */
+  error: string;
+}
+
 export type PredictBinaryParams = {
 /**
  * labels per instance, best first (default 1)
@@ -206,8 +272,123 @@ export type PredictBinaryParams = {
 top_k?: number;
 };
 
+export type PredictModelParams = {
 /**
- * Takes `{"instances": [[...featureDim numbers], ...], "top_k": k}` and answers one prediction per instance, in order, each with its top_k labels best first. For raw float32 bodies, use `predictBinary`.
+ * labels per instance, best first (default 1)
+ * @minimum 1
+ */
+top_k?: number;
+/**
+ * pin this version of the model (default: its newest ready version)
+ * @minimum 1
+ */
+version?: number;
+};
+
+export type PredictModelBinaryParams = {
+/**
+ * labels per instance, best first (default 1)
+ * @minimum 1
+ */
+top_k?: number;
+/**
+ * pin this version of the model (default: its newest ready version)
+ * @minimum 1
+ */
+version?: number;
+};
+
+export type GetModelByNameParams = {
+/**
+ * pin this version of the model (default: its newest ready version)
+ * @minimum 1
+ */
+version?: number;
+};
+
+/**
+ * Optional filter.
+ */
+export type RepositoryIndexBody = {
+  /** true: only the model versions ready for inference (default false) */
+  ready?: boolean;
+};
+
+/**
+ * Triton's model states
+ */
+export type RepositoryIndex200ItemState = typeof RepositoryIndex200ItemState[keyof typeof RepositoryIndex200ItemState];
+
+
+// eslint-disable-next-line @typescript-eslint/no-redeclare
+export const RepositoryIndex200ItemState = {
+  READY: 'READY',
+  LOADING: 'LOADING',
+  UNLOADING: 'UNLOADING',
+  UNAVAILABLE: 'UNAVAILABLE',
+} as const;
+
+export type RepositoryIndex200Item = {
+  /** model name */
+  name: string;
+  /** version, where the model has one loaded, loading or failed */
+  version?: string;
+  /** Triton's model states */
+  state: RepositoryIndex200ItemState;
+  /** why it is in this state (empty when ready) */
+  reason: string;
+};
+
+/**
+ * accepted and ignored (Triton's "config" override is not supported)
+ */
+export type RepositoryLoadBodyParameters = {[key: string]: unknown};
+
+/**
+ * Optional, as in Triton.
+ */
+export type RepositoryLoadBody = {
+  /** accepted and ignored (Triton's "config" override is not supported) */
+  parameters?: RepositoryLoadBodyParameters;
+};
+
+export type RepositoryLoad200 = {
+  /** model name */
+  name: string;
+  /** versions loaded by this request */
+  loaded: string[];
+  /** versions unloaded by this request (their requests were answered first) */
+  unloaded: string[];
+  /** the version unpinned requests now go to */
+  serving?: string;
+};
+
+/**
+ * accepted and ignored (Triton's "config" override is not supported)
+ */
+export type RepositoryUnloadBodyParameters = {[key: string]: unknown};
+
+/**
+ * Optional, as in Triton.
+ */
+export type RepositoryUnloadBody = {
+  /** accepted and ignored (Triton's "config" override is not supported) */
+  parameters?: RepositoryUnloadBodyParameters;
+};
+
+export type RepositoryUnload200 = {
+  /** model name */
+  name: string;
+  /** versions loaded by this request */
+  loaded: string[];
+  /** versions unloaded by this request (their requests were answered first) */
+  unloaded: string[];
+  /** the version unpinned requests now go to */
+  serving?: string;
+};
+
+/**
+ * Takes `{"instances": [[...featureDim numbers], ...], "top_k": k}` and answers one prediction per instance, in order, each with its top_k labels best first, from the default model. For raw float32 bodies, use `predictBinary`.
  * @summary Predict labels for a batch of feature vectors (JSON)
  */
 export type predictResponse200 = {
@@ -355,6 +536,176 @@ export const predictBinary = async (predictBinaryBody: Blob,
 
 
 /**
+ * As `predict`, from the model `name` of the repository: its newest ready version, or the one `version` pins. 404 `MHE_MODEL_NOT_FOUND` for a model or version not served; 503 `MHE_NOT_READY` while it loads.
+ * @summary Predict labels with a named model (JSON)
+ */
+export type predictModelResponse200 = {
+  data: PredictResponse
+  status: 200
+}
+
+export type predictModelResponse400 = {
+  data: ErrorBody
+  status: 400
+}
+
+export type predictModelResponse401 = {
+  data: ErrorBody
+  status: 401
+}
+
+export type predictModelResponse404 = {
+  data: ErrorBody
+  status: 404
+}
+
+export type predictModelResponse413 = {
+  data: ErrorBody
+  status: 413
+}
+
+export type predictModelResponse415 = {
+  data: ErrorBody
+  status: 415
+}
+
+export type predictModelResponse500 = {
+  data: ErrorBody
+  status: 500
+}
+
+export type predictModelResponse503 = {
+  data: ErrorBody
+  status: 503
+}
+    
+export type predictModelResponseSuccess = (predictModelResponse200) & {
+  headers: Headers;
+};
+export type predictModelResponseError = (predictModelResponse400 | predictModelResponse401 | predictModelResponse404 | predictModelResponse413 | predictModelResponse415 | predictModelResponse500 | predictModelResponse503) & {
+  headers: Headers;
+};
+
+export type predictModelResponse = (predictModelResponseSuccess | predictModelResponseError)
+
+export const getPredictModelUrl = (name: string,
+    params?: PredictModelParams,) => {
+  const normalizedParams = new URLSearchParams();
+
+  Object.entries(params || {}).forEach(([key, value]) => {
+    
+    if (value !== undefined) {
+      normalizedParams.append(key, value === null ? 'null' : value.toString())
+    }
+  });
+
+  const stringifiedParams = normalizedParams.toString();
+
+  return stringifiedParams.length > 0 ? `/models/${name}/predict?${stringifiedParams}` : `/models/${name}/predict`
+}
+
+export const predictModel = async (name: string,
+    predictRequest: PredictRequest,
+    params?: PredictModelParams, options?: RequestInit): Promise<predictModelResponse> => {
+  
+  return orvalFetch<predictModelResponse>(getPredictModelUrl(name,params),
+  {      
+    ...options,
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...options?.headers },
+    body: JSON.stringify(
+      predictRequest,)
+  }
+);}
+
+
+
+/**
+ * As `predictBinary`, from the model `name`: its newest ready version, or the one `version` pins.
+ * @summary Predict labels with a named model (raw float32)
+ */
+export type predictModelBinaryResponse200 = {
+  data: PredictResponse
+  status: 200
+}
+
+export type predictModelBinaryResponse400 = {
+  data: ErrorBody
+  status: 400
+}
+
+export type predictModelBinaryResponse401 = {
+  data: ErrorBody
+  status: 401
+}
+
+export type predictModelBinaryResponse404 = {
+  data: ErrorBody
+  status: 404
+}
+
+export type predictModelBinaryResponse413 = {
+  data: ErrorBody
+  status: 413
+}
+
+export type predictModelBinaryResponse415 = {
+  data: ErrorBody
+  status: 415
+}
+
+export type predictModelBinaryResponse500 = {
+  data: ErrorBody
+  status: 500
+}
+
+export type predictModelBinaryResponse503 = {
+  data: ErrorBody
+  status: 503
+}
+    
+export type predictModelBinaryResponseSuccess = (predictModelBinaryResponse200) & {
+  headers: Headers;
+};
+export type predictModelBinaryResponseError = (predictModelBinaryResponse400 | predictModelBinaryResponse401 | predictModelBinaryResponse404 | predictModelBinaryResponse413 | predictModelBinaryResponse415 | predictModelBinaryResponse500 | predictModelBinaryResponse503) & {
+  headers: Headers;
+};
+
+export type predictModelBinaryResponse = (predictModelBinaryResponseSuccess | predictModelBinaryResponseError)
+
+export const getPredictModelBinaryUrl = (name: string,
+    params?: PredictModelBinaryParams,) => {
+  const normalizedParams = new URLSearchParams();
+
+  Object.entries(params || {}).forEach(([key, value]) => {
+    
+    if (value !== undefined) {
+      normalizedParams.append(key, value === null ? 'null' : value.toString())
+    }
+  });
+
+  const stringifiedParams = normalizedParams.toString();
+
+  return stringifiedParams.length > 0 ? `/models/${name}/predict/binary?${stringifiedParams}` : `/models/${name}/predict/binary`
+}
+
+export const predictModelBinary = async (name: string,
+    predictModelBinaryBody: Blob,
+    params?: PredictModelBinaryParams, options?: RequestInit): Promise<predictModelBinaryResponse> => {
+  
+  return orvalFetch<predictModelBinaryResponse>(getPredictModelBinaryUrl(name,params),
+  {      
+    ...options,
+    method: 'POST',
+    headers: { 'Content-Type': 'application/octet-stream', ...options?.headers },
+    body: JSON.stringify(
+      predictModelBinaryBody,)
+  }
+);}
+
+
+
+/**
  * Answers 200 while the process can still predict; 503 `failed` once its engine thread has died.
  * @summary Liveness probe
  */
@@ -443,12 +794,17 @@ export const getReadiness = async ( options?: RequestInit): Promise<getReadiness
 
 
 /**
- * What is served (name, version, featureDim, heads, numLabels, featurizer settings), the backend it runs on and the limits in force.
+ * What the default model serves (name, version, featureDim, heads, numLabels, featurizer settings), the backend it runs on and the limits in force.
  * @summary Model metadata
  */
 export type getModelResponse200 = {
   data: ModelInfo
   status: 200
+}
+
+export type getModelResponse404 = {
+  data: ErrorBody
+  status: 404
 }
 
 export type getModelResponse500 = {
@@ -464,7 +820,7 @@ export type getModelResponse503 = {
 export type getModelResponseSuccess = (getModelResponse200) & {
   headers: Headers;
 };
-export type getModelResponseError = (getModelResponse500 | getModelResponse503) & {
+export type getModelResponseError = (getModelResponse404 | getModelResponse500 | getModelResponse503) & {
   headers: Headers;
 };
 
@@ -481,6 +837,118 @@ export const getGetModelUrl = () => {
 export const getModel = async ( options?: RequestInit): Promise<getModelResponse> => {
   
   return orvalFetch<getModelResponse>(getGetModelUrl(),
+  {      
+    ...options,
+    method: 'GET'
+    
+    
+  }
+);}
+
+
+
+/**
+ * Every model served, which version unpinned requests go to, and the state of each version (loading, ready, unloading, failed with the reason).
+ * @summary Models and versions
+ */
+export type listModelsResponse200 = {
+  data: ModelList
+  status: 200
+}
+
+export type listModelsResponse500 = {
+  data: ErrorBody
+  status: 500
+}
+    
+export type listModelsResponseSuccess = (listModelsResponse200) & {
+  headers: Headers;
+};
+export type listModelsResponseError = (listModelsResponse500) & {
+  headers: Headers;
+};
+
+export type listModelsResponse = (listModelsResponseSuccess | listModelsResponseError)
+
+export const getListModelsUrl = () => {
+
+
+  
+
+  return `/models`
+}
+
+export const listModels = async ( options?: RequestInit): Promise<listModelsResponse> => {
+  
+  return orvalFetch<listModelsResponse>(getListModelsUrl(),
+  {      
+    ...options,
+    method: 'GET'
+    
+    
+  }
+);}
+
+
+
+/**
+ * As `getModel`, for the model `name`: its newest ready version, or the one `version` pins.
+ * @summary Metadata of one model
+ */
+export type getModelByNameResponse200 = {
+  data: ModelInfo
+  status: 200
+}
+
+export type getModelByNameResponse400 = {
+  data: ErrorBody
+  status: 400
+}
+
+export type getModelByNameResponse404 = {
+  data: ErrorBody
+  status: 404
+}
+
+export type getModelByNameResponse500 = {
+  data: ErrorBody
+  status: 500
+}
+
+export type getModelByNameResponse503 = {
+  data: ErrorBody
+  status: 503
+}
+    
+export type getModelByNameResponseSuccess = (getModelByNameResponse200) & {
+  headers: Headers;
+};
+export type getModelByNameResponseError = (getModelByNameResponse400 | getModelByNameResponse404 | getModelByNameResponse500 | getModelByNameResponse503) & {
+  headers: Headers;
+};
+
+export type getModelByNameResponse = (getModelByNameResponseSuccess | getModelByNameResponseError)
+
+export const getGetModelByNameUrl = (name: string,
+    params?: GetModelByNameParams,) => {
+  const normalizedParams = new URLSearchParams();
+
+  Object.entries(params || {}).forEach(([key, value]) => {
+    
+    if (value !== undefined) {
+      normalizedParams.append(key, value === null ? 'null' : value.toString())
+    }
+  });
+
+  const stringifiedParams = normalizedParams.toString();
+
+  return stringifiedParams.length > 0 ? `/models/${name}?${stringifiedParams}` : `/models/${name}`
+}
+
+export const getModelByName = async (name: string,
+    params?: GetModelByNameParams, options?: RequestInit): Promise<getModelByNameResponse> => {
+  
+  return orvalFetch<getModelByNameResponse>(getGetModelByNameUrl(name,params),
   {      
     ...options,
     method: 'GET'
@@ -540,5 +1008,172 @@ export const getMetrics = async ( options?: RequestInit): Promise<getMetricsResp
     method: 'GET'
     
     
+  }
+);}
+
+
+
+/**
+ * Every model of the repository, loaded or not, with the state of each version (Triton's model-repository extension).
+ * @summary Repository index
+ */
+export type repositoryIndexResponse200 = {
+  data: RepositoryIndex200Item[]
+  status: 200
+}
+
+export type repositoryIndexResponse400 = {
+  data: RepositoryError
+  status: 400
+}
+
+export type repositoryIndexResponse401 = {
+  data: RepositoryError
+  status: 401
+}
+    
+export type repositoryIndexResponseSuccess = (repositoryIndexResponse200) & {
+  headers: Headers;
+};
+export type repositoryIndexResponseError = (repositoryIndexResponse400 | repositoryIndexResponse401) & {
+  headers: Headers;
+};
+
+export type repositoryIndexResponse = (repositoryIndexResponseSuccess | repositoryIndexResponseError)
+
+export const getRepositoryIndexUrl = () => {
+
+
+  
+
+  return `/v2/repository/index`
+}
+
+export const repositoryIndex = async (repositoryIndexBody: RepositoryIndexBody, options?: RequestInit): Promise<repositoryIndexResponse> => {
+  
+  return orvalFetch<repositoryIndexResponse>(getRepositoryIndexUrl(),
+  {      
+    ...options,
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...options?.headers },
+    body: JSON.stringify(
+      repositoryIndexBody,)
+  }
+);}
+
+
+
+/**
+ * Loads the versions the model's policy serves that are not loaded yet (each read, checked and warmed up beside what serves), switches new requests to the newest, and unloads the versions the policy no longer serves once their requests are answered. Answers when all that is done; a version that fails to load leaves what serves untouched and answers 422 with the reason.
+ * @summary Load a model
+ */
+export type repositoryLoadResponse200 = {
+  data: RepositoryLoad200
+  status: 200
+}
+
+export type repositoryLoadResponse400 = {
+  data: RepositoryError
+  status: 400
+}
+
+export type repositoryLoadResponse401 = {
+  data: RepositoryError
+  status: 401
+}
+
+export type repositoryLoadResponse404 = {
+  data: RepositoryError
+  status: 404
+}
+
+export type repositoryLoadResponse422 = {
+  data: RepositoryError
+  status: 422
+}
+    
+export type repositoryLoadResponseSuccess = (repositoryLoadResponse200) & {
+  headers: Headers;
+};
+export type repositoryLoadResponseError = (repositoryLoadResponse400 | repositoryLoadResponse401 | repositoryLoadResponse404 | repositoryLoadResponse422) & {
+  headers: Headers;
+};
+
+export type repositoryLoadResponse = (repositoryLoadResponseSuccess | repositoryLoadResponseError)
+
+export const getRepositoryLoadUrl = (name: string,) => {
+
+
+  
+
+  return `/v2/repository/models/${name}/load`
+}
+
+export const repositoryLoad = async (name: string,
+    repositoryLoadBody: RepositoryLoadBody, options?: RequestInit): Promise<repositoryLoadResponse> => {
+  
+  return orvalFetch<repositoryLoadResponse>(getRepositoryLoadUrl(name),
+  {      
+    ...options,
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...options?.headers },
+    body: JSON.stringify(
+      repositoryLoadBody,)
+  }
+);}
+
+
+
+/**
+ * Stops sending requests to every version of the model at once and answers once each has answered what it held and is freed.
+ * @summary Unload a model
+ */
+export type repositoryUnloadResponse200 = {
+  data: RepositoryUnload200
+  status: 200
+}
+
+export type repositoryUnloadResponse400 = {
+  data: RepositoryError
+  status: 400
+}
+
+export type repositoryUnloadResponse401 = {
+  data: RepositoryError
+  status: 401
+}
+
+export type repositoryUnloadResponse404 = {
+  data: RepositoryError
+  status: 404
+}
+    
+export type repositoryUnloadResponseSuccess = (repositoryUnloadResponse200) & {
+  headers: Headers;
+};
+export type repositoryUnloadResponseError = (repositoryUnloadResponse400 | repositoryUnloadResponse401 | repositoryUnloadResponse404) & {
+  headers: Headers;
+};
+
+export type repositoryUnloadResponse = (repositoryUnloadResponseSuccess | repositoryUnloadResponseError)
+
+export const getRepositoryUnloadUrl = (name: string,) => {
+
+
+  
+
+  return `/v2/repository/models/${name}/unload`
+}
+
+export const repositoryUnload = async (name: string,
+    repositoryUnloadBody: RepositoryUnloadBody, options?: RequestInit): Promise<repositoryUnloadResponse> => {
+  
+  return orvalFetch<repositoryUnloadResponse>(getRepositoryUnloadUrl(name),
+  {      
+    ...options,
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...options?.headers },
+    body: JSON.stringify(
+      repositoryUnloadBody,)
   }
 );}
