@@ -7,7 +7,7 @@ import { ROOT } from './lib/server.js'
 import { RESULTS, isMain, readResult, type ScenarioResult } from './lib/result.js'
 import { lineChart } from './lib/svg.js'
 
-export const SCENARIOS = ['http-ceiling', 'batching', 'input', 'engine', 'backends', 'workers', 'profile'] as const
+export const SCENARIOS = ['http-ceiling', 'batching', 'input', 'engine', 'backends', 'workers', 'profile', 'swap'] as const
 const README = join(ROOT, 'bench/README.md')
 const START = '<!-- results:start (written by bench/report.ts) -->'
 const END = '<!-- results:end -->'
