@@ -11,7 +11,7 @@ export interface paths {
         put?: never;
         /**
          * Predict labels for a batch of feature vectors (JSON)
-         * @description Takes `{"instances": [[...featureDim numbers], ...], "top_k": k}` and answers one prediction per instance, in order, each with its top_k labels best first. For raw float32 bodies, use `predictBinary`.
+         * @description Takes `{"instances": [[...featureDim numbers], ...], "top_k": k}` and answers one prediction per instance, in order, each with its top_k labels best first, from the default model. For raw float32 bodies, use `predictBinary`.
          */
         post: operations["predict"];
         delete?: never;
@@ -34,6 +34,46 @@ export interface paths {
          * @description The fast path for heavy clients: the body is raw little-endian float32, n x featureDim values (n is inferred from the length), `top_k` in the query. Answers exactly what `predict` answers for the same values.
          */
         post: operations["predictBinary"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/models/{name}/predict": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Predict labels with a named model (JSON)
+         * @description As `predict`, from the model `name` of the repository: its newest ready version, or the one `version` pins. 404 `MHE_MODEL_NOT_FOUND` for a model or version not served; 503 `MHE_NOT_READY` while it loads.
+         */
+        post: operations["predictModel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/models/{name}/predict/binary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Predict labels with a named model (raw float32)
+         * @description As `predictBinary`, from the model `name`: its newest ready version, or the one `version` pins.
+         */
+        post: operations["predictModelBinary"];
         delete?: never;
         options?: never;
         head?: never;
@@ -89,9 +129,49 @@ export interface paths {
         };
         /**
          * Model metadata
-         * @description What is served (name, version, featureDim, heads, numLabels, featurizer settings), the backend it runs on and the limits in force.
+         * @description What the default model serves (name, version, featureDim, heads, numLabels, featurizer settings), the backend it runs on and the limits in force.
          */
         get: operations["getModel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Models and versions
+         * @description Every model served, which version unpinned requests go to, and the state of each version (loading, ready, unloading, failed with the reason).
+         */
+        get: operations["listModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/models/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Metadata of one model
+         * @description As `getModel`, for the model `name`: its newest ready version, or the one `version` pins.
+         */
+        get: operations["getModelByName"];
         put?: never;
         post?: never;
         delete?: never;
@@ -120,6 +200,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v2/repository/index": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Repository index
+         * @description Every model of the repository, loaded or not, with the state of each version (Triton's model-repository extension).
+         */
+        post: operations["repositoryIndex"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/repository/models/{name}/load": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Load a model
+         * @description Loads the versions the model's policy serves that are not loaded yet (each read, checked and warmed up beside what serves), switches new requests to the newest, and unloads the versions the policy no longer serves once their requests are answered. Answers when all that is done; a version that fails to load leaves what serves untouched and answers 422 with the reason.
+         */
+        post: operations["repositoryLoad"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/repository/models/{name}/unload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Unload a model
+         * @description Stops sending requests to every version of the model at once and answers once each has answered what it held and is freed.
+         */
+        post: operations["repositoryUnload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -133,10 +273,12 @@ export interface components {
         };
         /** @description Predictions for a batch, one per instance, in order. */
         PredictResponse: {
-            /** @description name of the model bundle that answered */
+            /** @description name of the model that answered */
             model: string;
-            /** @description version of the model bundle that answered */
+            /** @description the bundle's own version string (mhe.json "version") of the model version that answered */
             version: string;
+            /** @description the served version that computed these predictions (the repository's version folder; "1" for MHE_MODEL); also the x-mhe-model-version header */
+            model_version: string;
             /** @description one per instance, in order */
             predictions: components["schemas"]["Prediction"][];
         };
@@ -164,10 +306,12 @@ export interface components {
         };
         /** @description The model being served, the backend it runs on and the limits in force. */
         ModelInfo: {
-            /** @description bundle name (mhe.json) */
+            /** @description model name (the repository folder; for MHE_MODEL, mhe.json "name") */
             name: string;
             /** @description bundle version (mhe.json) */
             version: string;
+            /** @description the served version described (the repository's version folder; "1" for MHE_MODEL) */
+            model_version: string;
             /** @description bundle description (mhe.json) */
             description?: string;
             /** @description values per feature vector */
@@ -200,6 +344,38 @@ export interface components {
                 requestTimeoutMs: number;
             };
         };
+        /** @description The models served and the state of each version. */
+        ModelList: {
+            /** @description every model, by name */
+            models: components["schemas"]["ModelStatus"][];
+        };
+        /** @description A model, its versions and their states. */
+        ModelStatus: {
+            /** @description model name */
+            name: string;
+            /** @description whether /predict and /model serve it */
+            default: boolean;
+            /** @description the version unpinned requests go to (the newest ready one); absent when none is ready */
+            serving?: string;
+            /** @description unloaded on request (POST /v2/repository/models/{name}/unload) */
+            unloaded: boolean;
+            /** @description its versions, ascending */
+            versions: components["schemas"]["ModelVersionStatus"][];
+        };
+        /** @description One version of a model and its state. */
+        ModelVersionStatus: {
+            /** @description version (folder name) */
+            version: string;
+            /**
+             * @description loading, ready (serving), unloading (answering what it holds), failed (see reason)
+             * @enum {string}
+             */
+            state: "loading" | "ready" | "unloading" | "failed";
+            /** @description why it failed to load: the file and the mismatch */
+            reason?: string;
+            /** @description the bundle's own version string (mhe.json "version"), once loaded */
+            bundle_version?: string;
+        };
         /** @description A probe answer. */
         Health: {
             /**
@@ -216,11 +392,16 @@ export interface components {
              * @description stable error code (README "Errors" lists what each means)
              * @enum {string}
              */
-            code: "MHE_BAD_REQUEST" | "MHE_BAD_INSTANCE" | "MHE_EMPTY_BATCH" | "MHE_TOO_MANY_INSTANCES" | "MHE_BAD_TOP_K" | "MHE_BAD_BINARY_BODY" | "MHE_MALFORMED_JSON" | "MHE_UNAUTHORIZED" | "MHE_NOT_FOUND" | "MHE_BODY_TOO_LARGE" | "MHE_UNSUPPORTED_MEDIA_TYPE" | "MHE_CLIENT_CLOSED" | "MHE_INTERNAL" | "MHE_QUEUE_FULL" | "MHE_OVERLOADED" | "MHE_SHUTTING_DOWN" | "MHE_TIMEOUT" | "MHE_NOT_READY";
+            code: "MHE_BAD_REQUEST" | "MHE_BAD_INSTANCE" | "MHE_EMPTY_BATCH" | "MHE_TOO_MANY_INSTANCES" | "MHE_BAD_TOP_K" | "MHE_BAD_BINARY_BODY" | "MHE_MALFORMED_JSON" | "MHE_UNAUTHORIZED" | "MHE_NOT_FOUND" | "MHE_MODEL_NOT_FOUND" | "MHE_BODY_TOO_LARGE" | "MHE_UNSUPPORTED_MEDIA_TYPE" | "MHE_MODEL_LOAD_FAILED" | "MHE_CLIENT_CLOSED" | "MHE_INTERNAL" | "MHE_QUEUE_FULL" | "MHE_OVERLOADED" | "MHE_SHUTTING_DOWN" | "MHE_TIMEOUT" | "MHE_NOT_READY";
             /** @description HTTP status text */
             error: string;
             /** @description what was expected and what arrived */
             message: string;
+        };
+        /** @description An error of the repository endpoints, in the Open Inference Protocol's shape. */
+        RepositoryError: {
+            /** @description what went wrong: for a failed load, the file and the mismatch */
+            error: string;
         };
     };
     responses: never;
@@ -398,6 +579,204 @@ export interface operations {
             };
         };
     };
+    predictModel: {
+        parameters: {
+            query?: {
+                /** @description labels per instance, best first (default 1) */
+                top_k?: number;
+                /** @description pin this version of the model (default: its newest ready version) */
+                version?: number;
+            };
+            header?: never;
+            path: {
+                /** @description model name: a folder of MHE_MODEL_REPOSITORY (or the one bundle's mhe.json "name") */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PredictRequest"];
+            };
+        };
+        responses: {
+            /** @description One prediction per instance, in order. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PredictResponse"];
+                };
+            };
+            /** @description The body or query is not what the operation expects (shape, instance length, NaN/Infinity, no instances, too many instances, top_k, binary length, malformed JSON). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server has MHE_API_KEYS and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    /** @description the scheme to use: Bearer realm="mhe" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such model or version is served (MHE_MODEL_NOT_FOUND). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than MHE_BODY_LIMIT. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Content-Type is not one the operation takes. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not available now (queue full, overloaded, draining, timed out, model not ready): retry after Retry-After seconds, or on another replica. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    predictModelBinary: {
+        parameters: {
+            query?: {
+                /** @description labels per instance, best first (default 1) */
+                top_k?: number;
+                /** @description pin this version of the model (default: its newest ready version) */
+                version?: number;
+            };
+            header?: never;
+            path: {
+                /** @description model name: a folder of MHE_MODEL_REPOSITORY (or the one bundle's mhe.json "name") */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": Blob;
+            };
+        };
+        responses: {
+            /** @description One prediction per instance, in order. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PredictResponse"];
+                };
+            };
+            /** @description The body or query is not what the operation expects (shape, instance length, NaN/Infinity, no instances, too many instances, top_k, binary length, malformed JSON). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server has MHE_API_KEYS and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    /** @description the scheme to use: Bearer realm="mhe" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such model or version is served (MHE_MODEL_NOT_FOUND). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than MHE_BODY_LIMIT. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Content-Type is not one the operation takes. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not available now (queue full, overloaded, draining, timed out, model not ready): retry after Retry-After seconds, or on another replica. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     getLiveness: {
         parameters: {
             query?: never;
@@ -476,6 +855,108 @@ export interface operations {
                     "application/json": components["schemas"]["ModelInfo"];
                 };
             };
+            /** @description No such model or version is served (MHE_MODEL_NOT_FOUND). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not available now (queue full, overloaded, draining, timed out, model not ready): retry after Retry-After seconds, or on another replica. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The models and their versions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelList"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getModelByName: {
+        parameters: {
+            query?: {
+                /** @description pin this version of the model (default: its newest ready version) */
+                version?: number;
+            };
+            header?: never;
+            path: {
+                /** @description model name: a folder of MHE_MODEL_REPOSITORY (or the one bundle's mhe.json "name") */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The model version and its settings. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelInfo"];
+                };
+            };
+            /** @description The body or query is not what the operation expects (shape, instance length, NaN/Infinity, no instances, too many instances, top_k, binary length, malformed JSON). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such model or version is served (MHE_MODEL_NOT_FOUND). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A server fault; the details are only in the server log. */
             500: {
                 headers: {
@@ -545,6 +1026,211 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    repositoryIndex: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Optional filter. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description true: only the model versions ready for inference (default false) */
+                    ready?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The models and versions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description model name */
+                        name: string;
+                        /** @description version, where the model has one loaded, loading or failed */
+                        version?: string;
+                        /**
+                         * @description Triton's model states
+                         * @enum {string}
+                         */
+                        state: "READY" | "LOADING" | "UNLOADING" | "UNAVAILABLE";
+                        /** @description why it is in this state (empty when ready) */
+                        reason: string;
+                    }[];
+                };
+            };
+            /** @description The body is not the index request. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RepositoryError"];
+                };
+            };
+            /** @description The bearer token is missing or not one of MHE_ADMIN_KEYS. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RepositoryError"];
+                };
+            };
+        };
+    };
+    repositoryLoad: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description model name: a folder of MHE_MODEL_REPOSITORY (or the one bundle's mhe.json "name") */
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description Optional, as in Triton. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description accepted and ignored (Triton's "config" override is not supported) */
+                    parameters?: {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Loaded. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description model name */
+                        name: string;
+                        /** @description versions loaded by this request */
+                        loaded: string[];
+                        /** @description versions unloaded by this request (their requests were answered first) */
+                        unloaded: string[];
+                        /** @description the version unpinned requests now go to */
+                        serving?: string;
+                    };
+                };
+            };
+            /** @description The body is not a load request. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RepositoryError"];
+                };
+            };
+            /** @description The bearer token is missing or not one of MHE_ADMIN_KEYS. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RepositoryError"];
+                };
+            };
+            /** @description No such model in the repository. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RepositoryError"];
+                };
+            };
+            /** @description A version failed to load: the file and the mismatch. What served before still serves. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RepositoryError"];
+                };
+            };
+        };
+    };
+    repositoryUnload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description model name: a folder of MHE_MODEL_REPOSITORY (or the one bundle's mhe.json "name") */
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description Optional, as in Triton. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description accepted and ignored (Triton's "config" override is not supported) */
+                    parameters?: {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Unloaded. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description model name */
+                        name: string;
+                        /** @description versions loaded by this request */
+                        loaded: string[];
+                        /** @description versions unloaded by this request (their requests were answered first) */
+                        unloaded: string[];
+                        /** @description the version unpinned requests now go to */
+                        serving?: string;
+                    };
+                };
+            };
+            /** @description The body is not an unload request. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RepositoryError"];
+                };
+            };
+            /** @description The bearer token is missing or not one of MHE_ADMIN_KEYS. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RepositoryError"];
+                };
+            };
+            /** @description The model is not loaded. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RepositoryError"];
                 };
             };
         };

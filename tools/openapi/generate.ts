@@ -23,8 +23,10 @@ export async function generateOpenApi(): Promise<Record<string, unknown>> {
       labels: ['a', 'b', 'c', 'd'],
     })
     model.dispose()
-    // The document needs no engine thread (and a .ts worker would need a loader, tools/lib/ts-workers.ts).
-    const app = await buildApp(loadConfig({ MHE_MODEL: dir, MHE_BACKEND: 'cpu', MHE_ENGINE_THREAD: 'false' }), { logger: false })
+    // The document needs no engine thread (and a .ts worker would need a loader, tools/lib/ts-workers.ts). With
+    // admin keys, so that the repository endpoints (which exist only then) are documented too.
+    const env = { MHE_MODEL: dir, MHE_BACKEND: 'cpu', MHE_ENGINE_THREAD: 'false', MHE_ADMIN_KEYS: 'openapi' }
+    const app = await buildApp(loadConfig(env), { logger: false })
     try {
       return app.swagger() as unknown as Record<string, unknown>
     } finally {
