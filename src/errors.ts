@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   MHE_NOT_READY: 'The model is not loaded or not warmed up yet.',
   MHE_INTERNAL: 'An unexpected server error; details are in the server log.',
   MHE_NOT_FOUND: 'No such route.',
+  MHE_MODEL_NOT_FOUND: 'No such model or model version (Open Inference Protocol routes).',
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES
@@ -95,6 +96,7 @@ export const errors = {
   notReady: () => new ServiceError('MHE_NOT_READY', 503, 'the model is not ready yet', { 'Retry-After': '1' }),
   engineFailed: () =>
     new ServiceError('MHE_NOT_READY', 503, 'the inference engine of this process stopped; retry on another replica', { 'Retry-After': '1' }),
+  modelNotFound: (message: string) => new ServiceError('MHE_MODEL_NOT_FOUND', 404, message),
   internal: () => new ServiceError('MHE_INTERNAL', 500, 'internal error, see the server log'),
 }
 

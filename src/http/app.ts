@@ -16,6 +16,7 @@ import predictRoutes from './routes/predict.js'
 import healthRoutes from './routes/health.js'
 import modelRoutes from './routes/model.js'
 import metricsRoutes from './routes/metrics.js'
+import v2Routes from './routes/v2.js'
 import { Metrics } from '../serving/metrics.js'
 
 declare module 'fastify' {
@@ -142,6 +143,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
         { name: 'predict', description: 'Predictions' },
         { name: 'model', description: 'What is served' },
         { name: 'health', description: 'Probes' },
+        { name: 'v2', description: 'Open Inference Protocol (KServe V2): metadata, health, infer' },
       ],
       components: config.apiKeys.length > 0 ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } : {},
     },
@@ -158,6 +160,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     await scope.register(predictRoutes, { config, service })
   })
   await app.register(healthRoutes, { service })
+  await app.register(v2Routes, { config, service, auth, serverVersion: OPENAPI_INFO.version })
   await app.register(modelRoutes, { config, service })
   await app.register(async (scope) => {
     if (auth && config.metricsAuth) scope.addHook('onRequest', auth)

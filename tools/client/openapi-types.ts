@@ -219,6 +219,165 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v2": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** V2 server metadata */
+        get: operations["v2ServerMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/health/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** V2 server liveness */
+        get: operations["v2Live"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/health/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** V2 server readiness */
+        get: operations["v2Ready"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** V2 model metadata */
+        get: operations["v2ModelMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{name}/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** V2 model readiness */
+        get: operations["v2ModelReady"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{name}/infer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * V2 inference
+         * @description Input "features" FP32 [n, featureDim], data flat or nested, or as binary data. Request parameter top_k (default 1) sets k of label_ids, scores and labels. Output "probabilities" with parameter classification = k answers BYTES "score:label_id:label", best first; without it, the dense [n, numLabels] scores up to 65536 values.
+         */
+        post: operations["v2ModelInfer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{name}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** V2 model metadata */
+        get: operations["v2ModelVersionMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{name}/versions/{version}/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** V2 model readiness */
+        get: operations["v2ModelVersionReady"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{name}/versions/{version}/infer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * V2 inference
+         * @description Input "features" FP32 [n, featureDim], data flat or nested, or as binary data. Request parameter top_k (default 1) sets k of label_ids, scores and labels. Output "probabilities" with parameter classification = k answers BYTES "score:label_id:label", best first; without it, the dense [n, numLabels] scores up to 65536 values.
+         */
+        post: operations["v2ModelVersionInfer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/model": {
         parameters: {
             query?: never;
@@ -324,4 +483,504 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    v2ServerMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        version: string;
+                        /** @description classification, binary_tensor_data */
+                        extensions: string[];
+                    };
+                };
+            };
+        };
+    };
+    v2Live: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        live: boolean;
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        live: boolean;
+                    };
+                };
+            };
+        };
+    };
+    v2Ready: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        ready: boolean;
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        ready: boolean;
+                    };
+                };
+            };
+        };
+    };
+    v2ModelMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        versions: string[];
+                        platform: string;
+                        inputs: {
+                            name: string;
+                            /** @description FP32, INT64 or BYTES */
+                            datatype: string;
+                            /** @description -1 = any size */
+                            shape: number[];
+                        }[];
+                        outputs: {
+                            name: string;
+                            /** @description FP32, INT64 or BYTES */
+                            datatype: string;
+                            /** @description -1 = any size */
+                            shape: number[];
+                        }[];
+                    };
+                };
+            };
+            /** @description Open Inference Protocol error object */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description what was expected and what arrived */
+                        error: string;
+                    };
+                };
+            };
+        };
+    };
+    v2ModelReady: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        ready: boolean;
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        ready: boolean;
+                    };
+                };
+            };
+            /** @description Open Inference Protocol error object */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description what was expected and what arrived */
+                        error: string;
+                    };
+                };
+            };
+        };
+    };
+    v2ModelInfer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        /** @description JSON, or (binary tensor extension) JSON followed by the tensors' bytes, with Inference-Header-Content-Length giving the JSON length. Content-Type application/json, application/octet-stream or none. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description echoed in the answer */
+                    id?: string;
+                    parameters?: {
+                        /** @description k of label_ids, scores and labels (default 1) */
+                        top_k?: number;
+                        /** @description answer every output as binary data unless it says otherwise */
+                        binary_data_output?: boolean;
+                    };
+                    /** @description one input, "features" */
+                    inputs: {
+                        /** @description features */
+                        name: string;
+                        /** @description [n, featureDim] */
+                        shape: number[];
+                        /** @description FP32 */
+                        datatype: string;
+                        parameters?: {
+                            /** @description bytes of this tensor after the JSON (binary tensor extension) */
+                            binary_data_size?: number;
+                        };
+                        /** @description row-major values, flat or nested */
+                        data?: unknown[];
+                    }[];
+                    /** @description default: label_ids, scores, labels, head_ids */
+                    outputs?: {
+                        /** @description label_ids, scores, labels, head_ids or probabilities */
+                        name: string;
+                        parameters?: {
+                            /** @description answer this output as binary data after the JSON */
+                            binary_data?: boolean;
+                            /** @description on probabilities: the top k as "score:label_id:label" (BYTES [n, k]) */
+                            classification?: number;
+                        };
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description JSON, or JSON followed by binary outputs (Inference-Header-Content-Length) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        model_name: string;
+                        model_version: string;
+                        id?: string;
+                        outputs: {
+                            name: string;
+                            datatype: string;
+                            shape: number[];
+                            parameters?: {
+                                [key: string]: string | number | boolean;
+                            };
+                            /** @description row-major; absent when sent as binary data */
+                            data?: unknown[];
+                        }[];
+                    };
+                };
+            };
+            /** @description Open Inference Protocol error object */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description what was expected and what arrived */
+                        error: string;
+                    };
+                };
+            };
+            /** @description Open Inference Protocol error object */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description what was expected and what arrived */
+                        error: string;
+                    };
+                };
+            };
+        };
+    };
+    v2ModelVersionMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        versions: string[];
+                        platform: string;
+                        inputs: {
+                            name: string;
+                            /** @description FP32, INT64 or BYTES */
+                            datatype: string;
+                            /** @description -1 = any size */
+                            shape: number[];
+                        }[];
+                        outputs: {
+                            name: string;
+                            /** @description FP32, INT64 or BYTES */
+                            datatype: string;
+                            /** @description -1 = any size */
+                            shape: number[];
+                        }[];
+                    };
+                };
+            };
+            /** @description Open Inference Protocol error object */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description what was expected and what arrived */
+                        error: string;
+                    };
+                };
+            };
+        };
+    };
+    v2ModelVersionReady: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        ready: boolean;
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        ready: boolean;
+                    };
+                };
+            };
+            /** @description Open Inference Protocol error object */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description what was expected and what arrived */
+                        error: string;
+                    };
+                };
+            };
+        };
+    };
+    v2ModelVersionInfer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        /** @description JSON, or (binary tensor extension) JSON followed by the tensors' bytes, with Inference-Header-Content-Length giving the JSON length. Content-Type application/json, application/octet-stream or none. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description echoed in the answer */
+                    id?: string;
+                    parameters?: {
+                        /** @description k of label_ids, scores and labels (default 1) */
+                        top_k?: number;
+                        /** @description answer every output as binary data unless it says otherwise */
+                        binary_data_output?: boolean;
+                    };
+                    /** @description one input, "features" */
+                    inputs: {
+                        /** @description features */
+                        name: string;
+                        /** @description [n, featureDim] */
+                        shape: number[];
+                        /** @description FP32 */
+                        datatype: string;
+                        parameters?: {
+                            /** @description bytes of this tensor after the JSON (binary tensor extension) */
+                            binary_data_size?: number;
+                        };
+                        /** @description row-major values, flat or nested */
+                        data?: unknown[];
+                    }[];
+                    /** @description default: label_ids, scores, labels, head_ids */
+                    outputs?: {
+                        /** @description label_ids, scores, labels, head_ids or probabilities */
+                        name: string;
+                        parameters?: {
+                            /** @description answer this output as binary data after the JSON */
+                            binary_data?: boolean;
+                            /** @description on probabilities: the top k as "score:label_id:label" (BYTES [n, k]) */
+                            classification?: number;
+                        };
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description JSON, or JSON followed by binary outputs (Inference-Header-Content-Length) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        model_name: string;
+                        model_version: string;
+                        id?: string;
+                        outputs: {
+                            name: string;
+                            datatype: string;
+                            shape: number[];
+                            parameters?: {
+                                [key: string]: string | number | boolean;
+                            };
+                            /** @description row-major; absent when sent as binary data */
+                            data?: unknown[];
+                        }[];
+                    };
+                };
+            };
+            /** @description Open Inference Protocol error object */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description what was expected and what arrived */
+                        error: string;
+                    };
+                };
+            };
+            /** @description Open Inference Protocol error object */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description what was expected and what arrived */
+                        error: string;
+                    };
+                };
+            };
+        };
+    };
+}

@@ -9,7 +9,7 @@ import type { Instance, Service } from '../../serving/service.js'
 import type { Candidate } from '../../mhe/codec.js'
 
 /** Checks that every value is a finite float32 (a float64 like 1e39 overflows to Infinity). */
-function checkFinite(features: Float32Array, d: number, original?: number[][]): void {
+export function checkFinite(features: Float32Array, d: number, original?: number[][]): void {
   for (let j = 0; j < features.length; j++) {
     if (!Number.isFinite(features[j]!)) {
       const i = Math.floor(j / d)
@@ -83,11 +83,46 @@ function toServiceError(err: unknown, config: Config, service: Service): Service
   throw err
 }
 
+/**
+ * Runs n = features.length / featureDim instances through the batcher, k labels each (capped at numLabels): the
+ * limits, service states, deadline and cancellation every prediction route shares (/predict and the V2 infer).
+ */
+export async function predictInstances(service: Service, config: Config, features: Float32Array, k: number, reply: FastifyReply): Promise<Candidate[][]> {
+  const d = service.manifest.featureDim
+  const n = features.length / d
+  if (n > config.maxInstances) throw errors.tooManyInstances(n, config.maxInstances)
+  if (service.state === 'starting') throw errors.notReady()
+  if (service.state === 'failed') throw errors.engineFailed()
+  const kEff = Math.min(k, service.manifest.numLabels)
+  const items: Instance[] = []
+  for (let i = 0; i < n; i++) items.push({ features: features.subarray(i * d, (i + 1) * d), k: kEff })
+
+  // A client that leaves takes its queued instances with it.
+  const abort = new ConnectionClosed()
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) abort.abort()
+  })
+  let results: Candidate[][]
+  try {
+    results = await service.batcher.submit(items, {
+      signal: abort,
+      deadline: systemClock.now() + config.requestTimeoutMs,
+    })
+  } catch (err) {
+    throw toServiceError(err, config, service)
+  }
+  // Finite features can still overflow float32 inside the model (e.g. 3e38): NaN scores are the input's fault.
+  const bad = results.findIndex((cands) => cands.some((c) => Number.isNaN(c.logScore)))
+  if (bad >= 0) {
+    throw errors.badInstance(`instance ${bad} overflows the model's float32 outputs (NaN scores), expected feature values of a smaller magnitude`)
+  }
+  return results
+}
+
 export default async function predictRoutes(app: FastifyInstance, opts: { config: Config; service: Service }): Promise<void> {
   const { config, service } = opts
   const { manifest, labels } = service
   const d = manifest.featureDim
-  const numLabels = manifest.numLabels
   const takeBuffer = () => service.instanceBuffers.take()
 
   const toPrediction = (candidates: Candidate[]) => {
@@ -137,33 +172,7 @@ export default async function predictRoutes(app: FastifyInstance, opts: { config
       // featureDim numbers per instance) survive scavenges and get copied and promoted: a GC cost that grows with
       // concurrency (bench/README.md). Only the Float32Array copy is used from here on.
       ;(request as { body: unknown }).body = undefined
-      const n = features.length / d
-      if (n > config.maxInstances) throw errors.tooManyInstances(n, config.maxInstances)
-      if (service.state === 'starting') throw errors.notReady()
-      if (service.state === 'failed') throw errors.engineFailed()
-      const kEff = Math.min(k, numLabels)
-      const items: Instance[] = []
-      for (let i = 0; i < n; i++) items.push({ features: features.subarray(i * d, (i + 1) * d), k: kEff })
-
-      // A client that leaves takes its queued instances with it.
-      const abort = new ConnectionClosed()
-      reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) abort.abort()
-      })
-      let results: Candidate[][]
-      try {
-        results = await service.batcher.submit(items, {
-          signal: abort,
-          deadline: systemClock.now() + config.requestTimeoutMs,
-        })
-      } catch (err) {
-        throw toServiceError(err, config, service)
-      }
-      // Finite features can still overflow float32 inside the model (e.g. 3e38): NaN scores are the input's fault.
-      const bad = results.findIndex((cands) => cands.some((c) => Number.isNaN(c.logScore)))
-      if (bad >= 0) {
-        throw errors.badInstance(`instance ${bad} overflows the model's float32 outputs (NaN scores), expected feature values of a smaller magnitude`)
-      }
+      const results = await predictInstances(service, config, features, k, reply)
       return { model: manifest.name, version: manifest.version, predictions: results.map(toPrediction) }
     },
   )
