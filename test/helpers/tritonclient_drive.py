@@ -67,6 +67,10 @@ report["binary"] = {"id": result.get_response().get("id"), "names": [o["name"] f
                     "binary_outputs": [o.get("parameters", {}).get("binary_data_size") is not None for o in result.get_response()["outputs"]],
                     "tensors": tensors(result, defaults)}
 
+# The request body gzip-compressed by the client (Content-Encoding: gzip).
+result = client.infer(model, [features(x, True)], parameters={"top_k": top_k}, request_compression_algorithm="gzip")
+report["gzip"] = tensors(result, defaults)
+
 # Classification extension, as binary BYTES and as JSON.
 for binary in (True, False):
     result = client.infer(model, [features(x, True)], outputs=[httpclient.InferRequestedOutput("probabilities", binary_data=binary, class_count=top_k)])

@@ -2,6 +2,7 @@
 // JSON and binary tensors agree, Triton's classification format, and every error as `{"error": "..."}` with the
 // status, Retry-After and message /predict gives.
 import t from 'tap'
+import { deflateSync, gzipSync } from 'node:zlib'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { randomFeatures, referenceTopK } from '../helpers/bundles.js'
 import { testApp, testBundle } from '../helpers/server.js'
@@ -356,4 +357,26 @@ t.test('metrics count V2 requests by route and V2 rejections by code', async (t)
   t.match(text, /mhe_http_requests_total\{route="\/v2\/models\/:name\/infer",method="POST",status="200"\} [1-9]/)
   t.match(text, /mhe_http_requests_total\{route="\/v2\/models\/:name\/infer",method="POST",status="400"\} [1-9]/)
   t.match(text, /mhe_rejections_total\{reason="MHE_BAD_INSTANCE"\} [1-9]/)
+})
+
+t.test('Content-Encoding gzip and deflate (Triton\'s client offers both) are inflated, within the body limit', async (t) => {
+  const x = randomFeatures(2, d, 4)
+  const body = Buffer.from(JSON.stringify({ inputs: [features(Array.from(x), [2, d])], parameters: { top_k: 2 } }))
+  const plain = await app.inject({ method: 'POST', url: INFER, payload: body })
+  t.equal(plain.statusCode, 200)
+  for (const [encoding, payload] of [['gzip', gzipSync(body)], ['deflate', deflateSync(body)]] as const) {
+    const res = await app.inject({ method: 'POST', url: INFER, payload, headers: { 'content-encoding': encoding } })
+    t.equal(res.statusCode, 200, `${encoding}: ${res.body}`)
+    t.same(res.json(), plain.json(), `${encoding}: the same answer`)
+  }
+  const bomb = gzipSync(Buffer.alloc(100_000, 32)) // small on the wire, over the 4096-byte limit inflated
+  const big = await app.inject({ method: 'POST', url: INFER, payload: bomb, headers: { 'content-encoding': 'gzip' } })
+  t.equal(big.statusCode, 413)
+  t.same(big.json(), { error: 'body is larger than the limit of 4096 bytes' })
+  const bad = await app.inject({ method: 'POST', url: INFER, payload: body, headers: { 'content-encoding': 'gzip' } })
+  t.equal(bad.statusCode, 400)
+  t.match(bad.json().error, /^body is not valid gzip data: /)
+  const br = await app.inject({ method: 'POST', url: INFER, payload: body, headers: { 'content-encoding': 'br' } })
+  t.equal(br.statusCode, 415)
+  t.same(br.json(), { error: 'Content-Encoding must be gzip, deflate or identity, got br' })
 })

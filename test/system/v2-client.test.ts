@@ -37,6 +37,7 @@ interface Report {
   unknown_model_metadata: string
   json: { id: string; binary_outputs: boolean[]; tensors: Record<string, Tensor> }
   binary: { id: string; names: string[]; binary_outputs: boolean[]; tensors: Record<string, Tensor> }
+  gzip: Record<string, Tensor>
   classification_binary: { probabilities: Tensor }
   classification_json: { probabilities: Tensor }
   dense: { probabilities: Tensor }
@@ -120,6 +121,7 @@ t.test('Triton\'s Python HTTP client against the real server', { skip: clientPat
     t.same(r.binary.binary_outputs, [true, true, true, true], 'the client asked for binary_data_output')
     checkTopK(t, r.binary.tensors, 0, n, 'binary')
     t.same(r.binary.tensors, r.json.tensors, 'binary and JSON tensors hold the same values')
+    t.same(r.gzip, r.json.tensors, 'a gzip-compressed request answers the same')
   })
 
   t.test('classification extension: "score:label_id:label", binary and JSON', async (t) => {

@@ -3,6 +3,7 @@
 // the same batcher, limits, auth and states as /predict (predictInstances) and answers the same labels and scores.
 // Errors are the protocol's `{"error": "..."}` with the messages /predict gives.
 
+import { gunzipSync, inflateSync } from 'node:zlib'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../../config.js'
 import type { bearerAuth } from '../auth.js'
@@ -49,6 +50,24 @@ const DEFAULT_OUTPUTS: readonly OutputName[] = ['label_ids', 'scores', 'labels',
 const BINARY = Symbol('v2-binary')
 const NO_BYTES = Buffer.alloc(0)
 
+/**
+ * A request body as sent with Content-Encoding gzip or deflate (Triton's client offers both), inflated up to the body
+ * limit; identity or none as it is.
+ */
+function decompress(body: Buffer, encoding: string | undefined, limit: number): Buffer {
+  const enc = (encoding ?? 'identity').trim().toLowerCase()
+  if (enc === 'identity' || enc === '') return body
+  if (enc !== 'gzip' && enc !== 'deflate') {
+    throw new ServiceError('MHE_UNSUPPORTED_MEDIA_TYPE', 415, `Content-Encoding must be gzip, deflate or identity, got ${encoding}`)
+  }
+  try {
+    return enc === 'gzip' ? gunzipSync(body, { maxOutputLength: limit }) : inflateSync(body, { maxOutputLength: limit })
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw errors.bodyTooLarge(limit)
+    throw errors.badRequest(`body is not valid ${enc} data: ${(err as Error).message}`)
+  }
+}
+
 const rowsOf = (flat: number[], d: number): number[][] => Array.from({ length: flat.length / d }, (_, i) => flat.slice(i * d, (i + 1) * d))
 
 /** The Fastify error shape our error handler sends, turned into the protocol's error object. */
@@ -86,7 +105,8 @@ async function routes(app: FastifyInstance, opts: V2Options): Promise<void> {
       return
     }
     try {
-      const { json, binary } = splitInferBody(body as Buffer, request.headers['inference-header-content-length'])
+      const raw = decompress(body as Buffer, request.headers['content-encoding'], config.bodyLimit)
+      const { json, binary } = splitInferBody(raw, request.headers['inference-header-content-length'])
       if (typeof json === 'object' && json !== null) Object.defineProperty(json, BINARY, { value: binary })
       done(null, json)
     } catch (err) {
