@@ -5,6 +5,7 @@
 import { selectBackend, type BackendName } from '../src/engine/backend.js'
 import { loadBundle } from '../src/engine/model-load.js'
 import { Engine } from '../src/engine/engine.js'
+import { outputWidth } from '../src/mhe/codec.js'
 import { features } from './lib/bundles.js'
 import { median } from '../tools/lib/stats.js'
 
@@ -32,7 +33,7 @@ for (let i = 0; i < reps; i++) {
   const c = process.cpuUsage(c0)
   cpu.push((c.user + c.system) / 1000)
 }
-const sum = bundle.manifest.heads.reduce((a, h) => a + h, 0)
+const sum = outputWidth(bundle.manifest.heads)
 process.stdout.write(
   JSON.stringify({
     heads: bundle.manifest.heads,

@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process'
 import { ROOT } from './lib/server.js'
 import { benchBundle } from './lib/bundles.js'
+import { outputWidth } from '../src/mhe/codec.js'
 import { isMain, round, scenario, type ScenarioResult } from './lib/result.js'
 
 interface Measured {
@@ -52,7 +53,7 @@ export async function run(): Promise<ScenarioResult> {
     })
     for (const { c, mhe, oheReps } of CASES) {
       const m = measure(benchBundle(D, mhe).dir, 'wasm', BATCH, 30)
-      const sum = mhe.reduce((a, n) => a + n, 0)
+      const sum = outputWidth(mhe)
       const flopRatio = c / sum
       const mheRow = row('MHE', m)
       if (oheReps === 0) {

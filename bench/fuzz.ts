@@ -1,10 +1,10 @@
-// `npm run bench:fuzz [-- --runs N --seed S --concurrency C --inject]`: the fuzz properties of test/fuzz.test.ts
+// `npm run bench:fuzz [-- --runs N --seed S --concurrency C --inject]`: the fuzz properties of test/system/fuzz.test.ts
 // at volume (100,000 cases by default) against the real app listening on a socket (port 0, keep-alive HTTP/1.1),
 // or through app.inject with --inject. Every failure is kept (not only the first), grouped by reason, and printed
 // with its smallest reproducer; the summary goes to bench/results/fuzz.json. Exit code 1 if any case failed.
 
 import { mkdir, rm, mkdtemp, writeFile } from 'node:fs/promises'
-import { Agent } from 'node:http'
+import { Agent, request as httpRequest } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -14,7 +14,7 @@ import { loadConfig } from '../src/config.js'
 import { selectBackend } from '../src/engine/backend.js'
 import { makeHeadsBundle } from '../test/helpers/bundles.js'
 import { numTensors } from '../test/helpers/server.js'
-import { checkResponse, describe, requestArb, sendHttp, sendInject, HangError, type FuzzRequest, type FuzzResponse, type FuzzTarget } from '../test/helpers/fuzz.js'
+import { checkResponse, describe, fuzzTarget, requestArb, sendInject, withTimeout, HangError, FUZZ_BUNDLE, FUZZ_SETTINGS, type FuzzRequest, type FuzzResponse } from '../test/helpers/fuzz.js'
 import { machine } from './lib/machine.js'
 
 const { values: args } = parseArgs({
@@ -30,31 +30,12 @@ const seed = args.seed !== undefined ? Number(args.seed) : Date.now() % 2 ** 31
 const concurrency = Math.max(1, Number(args.concurrency))
 const HANG_MS = 30_000
 
-const target: FuzzTarget = {
-  featureDim: 8,
-  heads: [5, 7],
-  numLabels: 30,
-  maxInstances: 16,
-  maxTopK: 50,
-  bodyLimit: 256 * 1024,
-  labelPrefix: 'label-',
-}
-
 await selectBackend('wasm', { info: () => {}, warn: () => {} })
 const dir = await mkdtemp(join(tmpdir(), 'mhe-fuzz-'))
-const bundle = await makeHeadsBundle(join(dir, 'bundle'), { featureDim: target.featureDim, heads: target.heads, numLabels: target.numLabels, seed: 3, outputs: 'concat' })
-const app = await buildApp(
-  loadConfig({
-    MHE_MODEL: bundle.dir,
-    MHE_BACKEND: 'wasm',
-    LOG_LEVEL: 'silent',
-    MHE_MAX_INSTANCES: String(target.maxInstances),
-    MHE_MAX_TOP_K: String(target.maxTopK),
-    MHE_BODY_LIMIT: String(target.bodyLimit),
-    MHE_MAX_DELAY_MS: '0',
-    MHE_MAX_EVENT_LOOP_DELAY_MS: '0', // input fuzzing, not overload
-  }),
-)
+const bundle = await makeHeadsBundle(join(dir, 'bundle'), FUZZ_BUNDLE)
+const config = loadConfig({ MHE_MODEL: bundle.dir, MHE_BACKEND: 'wasm', LOG_LEVEL: 'silent', ...FUZZ_SETTINGS })
+const target = fuzzTarget(config, bundle)
+const app = await buildApp(config)
 let send: (req: FuzzRequest) => Promise<FuzzResponse>
 let agent: Agent | undefined
 let transport: string
@@ -146,3 +127,20 @@ agent?.destroy()
 await app.close()
 await rm(dir, { recursive: true, force: true })
 process.exit(failures.size === 0 && ready === 200 && tensorsAfter === tensorsBefore ? 0 : 1)
+
+/** One request over a real socket: a reset connection rejects, a request never answered is a HangError. */
+function sendHttp(base: URL, agent: Agent, req: FuzzRequest, timeoutMs: number): Promise<FuzzResponse> {
+  const headers: Record<string, string | string[] | number> = { 'content-length': req.payload.length }
+  if (req.contentType !== undefined) headers['content-type'] = req.contentType
+  const done = new Promise<FuzzResponse>((resolve, reject) => {
+    const r = httpRequest({ host: base.hostname, port: base.port, method: 'POST', path: req.path, headers, agent }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }))
+      res.on('error', reject)
+    })
+    r.on('error', reject)
+    r.end(req.payload)
+  })
+  return withTimeout(done, timeoutMs, describe(req))
+}

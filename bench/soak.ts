@@ -9,6 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { benchBundle, binaryBody, jsonBody } from './lib/bundles.js'
 import { startServer } from './lib/server.js'
+import { TS_NODE_FLAGS } from '../test/helpers/process.js'
 import { machine } from './lib/machine.js'
 
 const { values: args } = parseArgs({
@@ -47,7 +48,7 @@ if (args.redraw) {
 
 const bundle = benchBundle(DIM, HEADS)
 const server = await startServer({
-  argv: ['--import', 'tsx', 'src/main.ts'],
+  argv: [...TS_NODE_FLAGS, 'src/main.ts'],
   env: { MHE_MODEL: bundle.dir, MHE_MAX_INSTANCES: String(Math.max(batch, 64)), LOG_LEVEL: 'warn' },
 })
 const model = (await (await fetch(`${server.url}/model`)).json()) as { backend: string; numLabels: number }

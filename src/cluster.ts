@@ -1,5 +1,6 @@
-// Multi-process mode (MHE_WORKERS != 1): the primary forks N workers with node:cluster; each loads the model and
-// listens on the same port. The primary relays SIGTERM/SIGINT, restarts a worker that dies, and exits once all drained.
+// Multi-process mode (MHE_WORKERS != 1): the primary forks N workers with node:cluster; each listens on the same
+// port and loads the model. The primary relays SIGTERM/SIGINT, restarts a worker that dies after it was ready, and
+// exits once all drained.
 
 import cluster, { type Worker } from 'node:cluster'
 import { readFileSync } from 'node:fs'
@@ -11,6 +12,8 @@ import { shutdownBudgetMs } from './http/drain.js'
 
 /** Message the primary sends a worker to drain and exit (IPC, so a worker never counts it as a second signal). */
 const STOP = 'mhe:stop'
+/** Message a worker sends the primary once its model is loaded and warmed up. */
+const READY = 'mhe:ready'
 /** Header naming the worker process that answered (multi-process mode only). */
 export const WORKER_HEADER = 'x-mhe-worker'
 /** A worker dying again this soon after its start counts toward a crash loop. */
@@ -51,6 +54,7 @@ export function runPrimary(config: Config, n: number): void {
   const log = pino({ level: config.logLevel }).child({ role: 'primary' })
   const started = new Map<Worker, number>()
   const listening = new Set<Worker>()
+  const ready = new Set<Worker>()
   let stopping = false
   let failed = false
   let quickCrashes = 0
@@ -60,9 +64,13 @@ export function runPrimary(config: Config, n: number): void {
     started.set(w, Date.now())
     w.on('listening', () => {
       listening.add(w)
-      // Asked to stop while it was still loading the model: it can drain only now that it is up.
+      // Asked to stop before it listened: it can drain only now that it is up.
       if (stopping) w.send(STOP)
-      if (listening.size === n) log.info({ workers: n, pids: [...listening].map((x) => x.process.pid) }, 'all workers listening')
+    })
+    w.on('message', (m) => {
+      if (m !== READY) return
+      ready.add(w)
+      if (ready.size === n) log.info({ workers: n, pids: [...ready].map((x) => x.process.pid) }, 'all workers listening and ready')
     })
   }
 
@@ -73,7 +81,8 @@ export function runPrimary(config: Config, n: number): void {
   }
 
   cluster.on('exit', (w, code, signal) => {
-    const wasListening = listening.delete(w)
+    listening.delete(w)
+    const wasReady = ready.delete(w)
     const age = Date.now() - (started.get(w) ?? 0)
     started.delete(w)
     if (stopping) {
@@ -81,8 +90,8 @@ export function runPrimary(config: Config, n: number): void {
       finish()
       return
     }
-    // A worker that never listened hit a start-up error (bad bundle, port taken): it already said why; stop all.
-    if (!wasListening) {
+    // A worker that never got ready hit a start-up error (bad bundle, port taken): it already said why; stop all.
+    if (!wasReady) {
       log.error({ pid: w.process.pid, code, signal }, 'a worker failed to start; stopping')
       failed = true
       stopAll()
@@ -131,6 +140,11 @@ export function runPrimary(config: Config, n: number): void {
 
   log.info({ workers: n, pid: process.pid }, 'starting workers')
   for (let i = 0; i < n; i++) fork()
+}
+
+/** In a worker: tells the primary that this worker's model is loaded and warmed up. */
+export function announceReady(): void {
+  process.send?.(READY)
 }
 
 /**

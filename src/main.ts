@@ -1,5 +1,5 @@
-// Entry point: reads the configuration, builds the app, listens, and drains on SIGTERM/SIGINT.
-// A start-up failure prints one line naming the cause and exits non-zero.
+// Entry point: reads the configuration, builds the app, listens, then loads and warms up the model (so probes answer
+// while it loads), and drains on SIGTERM/SIGINT. A start-up failure prints one line naming the cause and exits 1.
 
 import cluster from 'node:cluster'
 import { existsSync } from 'node:fs'
@@ -8,7 +8,9 @@ import { loadConfig, ConfigError, type Config } from './config.js'
 import { BundleError } from './errors.js'
 import { MANIFEST_FILE } from './bundle/manifest.js'
 import { drainAndClose, shutdownBudgetMs } from './http/drain.js'
-import { joinCluster, runPrimary, workerCount } from './cluster.js'
+import { announceReady, joinCluster, runPrimary, workerCount } from './cluster.js'
+
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err))
 
 function fail(message: string): never {
   process.stderr.write(`mhe-serve: ${message}\n`)
@@ -34,10 +36,7 @@ async function main(): Promise<void> {
   if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers)
   // Loaded here, not at the top: a cluster primary never needs tfjs and Fastify (~75 MB less RSS).
   const { buildApp } = await import('./http/app.js')
-  const app = await buildApp(config).catch((err: unknown) => {
-    if (err instanceof BundleError) fail(`cannot load the model bundle: ${err.message}`)
-    fail(`cannot start: ${err instanceof Error ? err.message : String(err)}`)
-  })
+  const app = await buildApp(config, { startService: false }).catch((err: unknown) => fail(`cannot start: ${messageOf(err)}`))
   try {
     await app.listen({ port: config.port, host: config.host })
   } catch (err) {
@@ -71,6 +70,15 @@ async function main(): Promise<void> {
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
   if (cluster.isWorker) joinCluster(app.server, stop)
+
+  // Listening, not ready: /health/ready and /predict answer 503 until the model is loaded and warmed up.
+  try {
+    await app.mhe.start()
+  } catch (err) {
+    if (err instanceof BundleError) fail(`cannot load the model bundle: ${err.message}`)
+    fail(`cannot start: ${messageOf(err)}`)
+  }
+  if (cluster.isWorker) announceReady()
 }
 
-main().catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)))
+main().catch((err: unknown) => fail(messageOf(err)))

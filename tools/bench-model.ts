@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import * as tf from '@tensorflow/tfjs'
 import { writeBundle } from './bundle/write.js'
 import type { Manifest } from '../src/bundle/manifest.js'
+import { idSpace, outputWidth } from '../src/mhe/codec.js'
 import { mulberry32 } from './lib/rng.js'
 
 export interface BenchModelOptions {
@@ -56,11 +57,11 @@ export function parseArgs(argv: readonly string[]): BenchModelOptions {
     .split(',')
     .map((s) => positiveInt('--heads', s.trim()))
   if (heads.length > 1 && heads.some((n) => n < 2)) throw new UsageError(`--heads: every head needs at least 2 outputs, got ${heads.join(',')}`)
-  const product = heads.reduce((a, n) => a * n, 1)
+  const product = idSpace(heads)
   if (!Number.isSafeInteger(product)) throw new UsageError(`--heads ${heads.join(',')}: the product exceeds 2^53`)
   const numLabels = raw.has('num-labels') ? positiveInt('--num-labels', raw.get('num-labels')!) : product
   if (numLabels > product) throw new UsageError(`--num-labels ${numLabels} is more than the heads cover (${heads.join('x')} = ${product})`)
-  const sum = heads.reduce((a, n) => a + n, 0)
+  const sum = outputWidth(heads)
   if (dim * sum > MAX_WEIGHTS) {
     throw new UsageError(
       `--dim ${dim} x ${sum} outputs = ${dim * sum} weights (${Math.round((dim * sum * 4) / 2 ** 20)} MiB as float32), ` +
@@ -82,7 +83,7 @@ function fill(a: Float32Array, seed: number, scale: number): Float32Array {
 
 /** Writes the bundle and returns its manifest, on whichever tfjs backend is active (weights are only copied). */
 export async function writeBenchModel(o: BenchModelOptions): Promise<Manifest> {
-  const sum = o.heads.reduce((a, n) => a + n, 0)
+  const sum = outputWidth(o.heads)
   const input = tf.input({ shape: [o.dim], name: 'features' })
   const dense = tf.layers.dense({ units: sum, name: 'heads' })
   const model = tf.model({ inputs: input, outputs: dense.apply(input) as tf.SymbolicTensor })
@@ -123,7 +124,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   tf.enableProdMode() // no "install the node backend" banner: nothing is computed here
   await tf.setBackend('cpu')
   const m = await writeBenchModel(opts)
-  const sum = m.heads.reduce((a, n) => a + n, 0)
+  const sum = outputWidth(m.heads)
   process.stdout.write(
     `wrote ${opts.out}: featureDim ${m.featureDim}, heads ${m.heads.join('x')} (${sum} outputs), numLabels ${m.numLabels}, ` +
       `${((m.featureDim + 1) * sum * 4) / 1e6} MB of weights\n`,

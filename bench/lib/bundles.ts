@@ -3,6 +3,8 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { MANIFEST_FILE } from '../../src/bundle/manifest.js'
+import { idSpace } from '../../src/mhe/codec.js'
 import { ROOT } from './server.js'
 
 export interface BenchBundle {
@@ -13,9 +15,9 @@ export interface BenchBundle {
 }
 
 /** Path of a heads-only bundle with these dims, made if missing. */
-export function benchBundle(dim: number, heads: number[], numLabels = heads.reduce((a, n) => a * n, 1)): BenchBundle {
+export function benchBundle(dim: number, heads: number[], numLabels = idSpace(heads)): BenchBundle {
   const dir = join(ROOT, 'bench/.cache', `d${dim}-h${heads.join('x')}-c${numLabels}`)
-  if (!existsSync(join(dir, 'mhe.json'))) {
+  if (!existsSync(join(dir, MANIFEST_FILE))) {
     const args = ['--dim', String(dim), '--heads', heads.join(','), '--num-labels', String(numLabels), '--out', dir]
     process.stderr.write(`making bundle ${dir}\n`)
     execFileSync(process.execPath, ['--import', 'tsx', 'tools/bench-model.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] })

@@ -1,6 +1,7 @@
 // The bundle manifest (mhe.json): the contract between training and serving. See models/README.md.
 
 import { BundleError } from '../errors.js'
+import { idSpace } from '../mhe/codec.js'
 
 export const MANIFEST_FILE = 'mhe.json'
 export const MANIFEST_FORMAT = 1
@@ -51,7 +52,7 @@ export function parseManifest(raw: unknown, file: string): Manifest {
   const heads = m.heads as number[]
   if (heads.some((n) => n < 2) && heads.length > 1) fail(`every head must have at least 2 outputs, got ${JSON.stringify(heads)}`)
   if (!isPositiveInt(m.numLabels)) fail(`"numLabels" must be a positive integer, got ${JSON.stringify(m.numLabels)}`)
-  const product = heads.reduce((a, n) => a * n, 1)
+  const product = idSpace(heads)
   if (!Number.isSafeInteger(product)) fail(`the product of "heads" ${JSON.stringify(heads)} exceeds 2^53`)
   if (product < (m.numLabels as number)) {
     fail(`"heads" ${JSON.stringify(heads)} cover ${product} ids, fewer than "numLabels" ${String(m.numLabels)}`)

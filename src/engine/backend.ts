@@ -1,10 +1,16 @@
-// Picks the TensorFlow.js backend (MHE_BACKEND): tensorflow (CUDA, then CPU build) -> wasm -> cpu for 'auto'.
-// The tensorflow packages are optionalDependencies that often do not install; their absence is reported, not fatal.
+// Picks the TensorFlow.js backend (MHE_BACKEND). 'auto' tries tensorflow-gpu (CUDA), webgpu (a real GPU adapter only),
+// tensorflow (CPU build), wasm, cpu. The tensorflow and webgpu packages are optionalDependencies that often do not
+// install or find no GPU; that is reported, not fatal.
 
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '@tensorflow/tfjs-core'
+// Importing a backend package registers it with tfjs-core.
+import '@tensorflow/tfjs-backend-cpu'
 import '@tensorflow/tfjs-backend-wasm'
+import { checkBackend, type BackendRequest } from '../config.js'
+import type { Log } from '../log.js'
+import { describeAdapter, installWebGpu, probeAdapter } from './webgpu.js'
 
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu' // 'tensorflow' = tfjs-node-gpu or tfjs-node
+export type BackendName = Exclude<BackendRequest, 'auto'> // 'tensorflow' = tfjs-node-gpu or tfjs-node
 
 export interface BackendAttempt {
   name: string
@@ -13,34 +19,65 @@ export interface BackendAttempt {
 }
 
 export interface BackendChoice {
-  /** The tfjs backend now active: 'tensorflow', 'wasm' or 'cpu'. */
+  /** The tfjs backend now active: 'tensorflow', 'webgpu', 'wasm' or 'cpu'. */
   name: string
+  /** Whether it computes on a GPU (tensorflow-gpu, webgpu): the batching defaults depend on it (config.ts). */
+  gpu: boolean
+  /** The GPU adapter, where known (webgpu): "nvidia hopper, NVIDIA H200". */
+  device?: string
   /** Candidates in the order tried; 'tensorflow-gpu' is @tensorflow/tfjs-node-gpu. */
   tried: BackendAttempt[]
 }
 
-export interface BackendLog {
-  info(o: object, m: string): void
-  warn(o: object, m: string): void
+/** Why a candidate was skipped; `routine` = the usual state of a machine without that hardware or package. */
+interface Skip {
+  reason: string
+  routine: boolean
 }
 
 interface Candidate {
   name: string
   /** The npm package that registers the backend, if not built in. */
   pkg?: string
+  /** Work before setBackend: finds the hardware, registers the backend; returns why not, or a device name. */
+  setup?: () => Promise<Skip | { device: string }>
   backend: string
+  gpu: boolean
 }
 
-const TF_GPU: Candidate = { name: 'tensorflow-gpu', pkg: '@tensorflow/tfjs-node-gpu', backend: 'tensorflow' }
-const TF_CPU: Candidate = { name: 'tensorflow', pkg: '@tensorflow/tfjs-node', backend: 'tensorflow' }
-const WASM: Candidate = { name: 'wasm', backend: 'wasm' }
-const CPU: Candidate = { name: 'cpu', backend: 'cpu' }
+/** webgpu: only a real GPU adapter (the probe refuses none, fallback and software ones), then tfjs-backend-webgpu. */
+async function setUpWebGpu(): Promise<Skip | { device: string }> {
+  const probe = await probeAdapter()
+  if (probe === undefined) return { reason: 'webgpu is not installed', routine: true }
+  if (!probe.ok) return { reason: probe.reason, routine: true }
+  if (tf.findBackendFactory('webgpu') === null) {
+    try {
+      await installWebGpu()
+    } catch (err) {
+      const reason = describe(err, '@tensorflow/tfjs-backend-webgpu')
+      return { reason, routine: reason.endsWith('is not installed') }
+    }
+  }
+  return { device: describeAdapter(probe.adapter) }
+}
 
-const PLANS: Record<BackendName | 'auto', Candidate[]> = {
-  auto: [TF_GPU, TF_CPU, WASM, CPU],
+const TF_GPU: Candidate = { name: 'tensorflow-gpu', pkg: '@tensorflow/tfjs-node-gpu', backend: 'tensorflow', gpu: true }
+const WEBGPU: Candidate = { name: 'webgpu', setup: setUpWebGpu, backend: 'webgpu', gpu: true }
+const TF_CPU: Candidate = { name: 'tensorflow', pkg: '@tensorflow/tfjs-node', backend: 'tensorflow', gpu: false }
+const WASM: Candidate = { name: 'wasm', backend: 'wasm', gpu: false }
+const CPU: Candidate = { name: 'cpu', backend: 'cpu', gpu: false }
+
+const PLANS: Record<BackendRequest, Candidate[]> = {
+  auto: [TF_GPU, WEBGPU, TF_CPU, WASM, CPU],
   tensorflow: [TF_GPU, TF_CPU],
+  webgpu: [WEBGPU],
   wasm: [WASM],
   cpu: [CPU],
+}
+
+const HINTS: Partial<Record<BackendName, string>> = {
+  tensorflow: 'install @tensorflow/tfjs-node (or -gpu) or use MHE_BACKEND=wasm',
+  webgpu: 'it needs a GPU with a Vulkan driver, the Vulkan loader (libvulkan1) and the packages webgpu and @tensorflow/tfjs-backend-webgpu (README, Backends)',
 }
 
 /** One line from an import or init failure: "not installed" for a missing package, else the error's first line. */
@@ -55,54 +92,59 @@ function describe(err: unknown, pkg?: string): string {
   return pkg === undefined ? first : `${pkg} failed to load: ${first}`
 }
 
-async function attempt(c: Candidate): Promise<string | undefined> {
+async function attempt(c: Candidate): Promise<Skip | { device?: string }> {
+  const broken = (reason: string): Skip => ({ reason, routine: false })
   if (c.pkg !== undefined) {
     try {
       // A variable specifier keeps TypeScript from resolving a package that is usually absent.
       const spec: string = c.pkg
       await import(spec)
     } catch (err) {
-      return describe(err, c.pkg)
+      const reason = describe(err, c.pkg)
+      return { reason, routine: reason.endsWith('is not installed') }
     }
     // tfjs-node-gpu and tfjs-node both register 'tensorflow'; the GPU build needs CUDA at init, which we cannot
     // check here beyond setBackend succeeding (no GPU on the machines this was written on).
   }
-  if (tf.findBackendFactory(c.backend) === null) return `backend '${c.backend}' is not registered`
+  const ready: Skip | { device?: string } = c.setup === undefined ? {} : await c.setup()
+  if ('reason' in ready) return ready
+  if (tf.findBackendFactory(c.backend) === null) return broken(`backend '${c.backend}' is not registered`)
   try {
-    if (!(await tf.setBackend(c.backend))) return `backend '${c.backend}' failed to initialise`
+    if (!(await tf.setBackend(c.backend))) return broken(`backend '${c.backend}' failed to initialise`)
     await tf.ready()
   } catch (err) {
-    return describe(err)
+    return broken(describe(err))
   }
-  return undefined
+  return ready
 }
 
 /**
  * Activates the requested backend, or for 'auto' the first that works, and logs the choice.
  * An explicit request that cannot be met throws an Error with a one-line message.
  */
-export async function selectBackend(requested: BackendName | 'auto', log: BackendLog): Promise<BackendChoice> {
-  const plan = PLANS[requested]
-  if (plan === undefined) throw new Error(`MHE_BACKEND=${String(requested)}: expected one of auto, tensorflow, wasm, cpu`)
+export async function selectBackend(requested: BackendRequest, log: Pick<Log, 'info' | 'warn'>): Promise<BackendChoice> {
+  const plan = PLANS[checkBackend(requested)]
   const tried: BackendAttempt[] = []
   for (const c of plan) {
-    const reason = await attempt(c)
-    if (reason === undefined) {
+    const result = await attempt(c)
+    if (!('reason' in result)) {
       tried.push({ name: c.name, ok: true })
-      const choice = { name: tf.getBackend(), tried }
-      log.info({ backend: choice.name, requested, tried }, `tfjs backend: ${c.name}`)
+      const choice: BackendChoice = { name: tf.getBackend(), gpu: c.gpu, ...(result.device !== undefined && { device: result.device }), tried }
+      const on = result.device !== undefined ? ` on ${result.device}` : ''
+      log.info({ backend: choice.name, requested, gpu: choice.gpu, device: choice.device, tried }, `tfjs backend: ${c.name}${on}`)
       if (requested === 'auto' && c === CPU) {
         log.warn({ tried }, 'tfjs backend: fell back to the slow pure-JavaScript cpu backend')
       }
       return choice
     }
-    tried.push({ name: c.name, ok: false, reason })
-    // A package that is installed but broken deserves a warning; a missing optional one is routine.
-    if (requested === 'auto' && !reason.endsWith('is not installed')) {
-      log.warn({ backend: c.name, reason }, `tfjs backend ${c.name} unavailable`)
+    tried.push({ name: c.name, ok: false, reason: result.reason })
+    // A package that is installed but broken deserves a warning; a missing optional one or no GPU is routine (the
+    // info line of the winner lists every reason).
+    if (requested === 'auto' && !result.routine) {
+      log.warn({ backend: c.name, reason: result.reason }, `tfjs backend ${c.name} unavailable`)
     }
   }
   const reasons = tried.map((t) => t.reason).join('; ')
-  const hint = requested === 'tensorflow' ? '; install @tensorflow/tfjs-node (or -gpu) or use MHE_BACKEND=wasm' : ''
+  const hint = HINTS[requested as BackendName] !== undefined ? `; ${HINTS[requested as BackendName]}` : ''
   throw new Error(`MHE_BACKEND=${requested}: ${reasons}${hint}`)
 }

@@ -1,10 +1,18 @@
 // Inference engine: one model call per batch, per-head log-softmax + top-k' on the tfjs backend, then the codec's
 // exact merge in JS. Only k' numbers per head per instance cross to JS, except in the rare widening fallback.
 
-import * as tf from '@tensorflow/tfjs'
-import { exactTopK, mergeTopK, type Candidate, type HeadList } from '../mhe/codec.js'
+import { join } from 'node:path'
+import * as tf from '@tensorflow/tfjs-core'
+import { GraphModel } from '@tensorflow/tfjs-converter'
+import type { LayersModel } from '@tensorflow/tfjs-layers'
+import { exactTopK, idSpace, mergeTopK, outputWidth, type Candidate, type HeadList } from '../mhe/codec.js'
 import type { BundleModel, OutputLayout } from './model-load.js'
 import type { Manifest } from '../bundle/manifest.js'
+import type { BackendChoice } from './backend.js'
+import type { FloatPool } from './float-pool.js'
+import type { ModelEngine } from './model-engine.js'
+import { BundleError } from '../errors.js'
+import { deviceBindingLimit, maxRowsPerCall, oversizeWeights, tensorBytes, type WeightInfo } from './webgpu.js'
 
 // Probabilities are clipped before the log so a 0 becomes a very unlikely label instead of -Infinity.
 const MIN_PROB = 1e-37
@@ -14,44 +22,87 @@ const MIN_PROB = 1e-37
 // See bench/README.md (engine, before/after).
 export const JS_HEADS_MAX_WIDTH = 4096
 
-export class Engine {
+/** The engine on this thread; thread-host.ts runs the same one on a worker thread. */
+export class Engine implements ModelEngine {
   readonly manifest: Manifest
-  readonly backend: string
-  private readonly model: tf.LayersModel | tf.GraphModel
+  readonly backend: BackendChoice
+  /** Never called: a model on this thread cannot die apart from the process. */
+  onFailure: ((err: Error) => void) | undefined
+  recycle: FloatPool | undefined
+  private readonly model: LayersModel | GraphModel
   private readonly layout: OutputLayout
   private readonly heads: readonly number[]
   private readonly sumHeads: number
+  /** ∏n_h: ids the heads compose. */
+  private readonly idSpace: number
   /** ∏n_h > C: composed ids past the end exist and the merge may need the full rows. */
   private readonly hasInvalidIds: boolean
   private disposed = false
 
-  private constructor(bundle: BundleModel, backend: string, private readonly jsHeadsMaxWidth: number) {
+  private constructor(
+    bundle: BundleModel,
+    backend: BackendChoice,
+    private readonly jsHeadsMaxWidth: number,
+    /** Most rows in one model call (webgpu: every tensor must fit one storage binding); larger batches are split. */
+    private readonly maxRows: number,
+    recycle: FloatPool | undefined,
+  ) {
+    this.recycle = recycle
     this.manifest = bundle.manifest
     this.backend = backend
     this.model = bundle.model
     this.layout = bundle.layout
     this.heads = bundle.manifest.heads
-    this.sumHeads = this.heads.reduce((a, n) => a + n, 0)
-    this.hasInvalidIds = this.heads.reduce((a, n) => a * n, 1) > bundle.manifest.numLabels
+    this.sumHeads = outputWidth(this.heads)
+    this.idSpace = idSpace(this.heads)
+    this.hasInvalidIds = this.idSpace > bundle.manifest.numLabels
   }
 
   /**
-   * Wraps a loaded bundle; `backend` is the active tfjs backend's name (for reporting). `jsHeadsMaxWidth`
-   * (default JS_HEADS_MAX_WIDTH) picks the path; tests and benches set it to compare the two.
+   * Wraps a loaded bundle; `backend` is the active tfjs backend (selectBackend's choice, or just its name where a
+   * test or bench set it). `jsHeadsMaxWidth` (default JS_HEADS_MAX_WIDTH) picks the path; tests and benches set it
+   * to compare the two. `maxBindingBytes` caps any one tensor (default: the webgpu device's storage binding on
+   * webgpu, none elsewhere); weights over it are refused with a BundleError, batches whose tensors would exceed it
+   * are split. `recycle` takes the feature buffers back (ModelEngine.predict).
    */
-  static async create(bundle: BundleModel, backend: string, opts: { jsHeadsMaxWidth?: number } = {}): Promise<Engine> {
+  static async create(
+    bundle: BundleModel,
+    backend: BackendChoice | string,
+    opts: { jsHeadsMaxWidth?: number; maxBindingBytes?: number; recycle?: FloatPool } = {},
+  ): Promise<Engine> {
     await tf.ready()
+    const choice = typeof backend === 'string' ? { name: backend, gpu: backend === 'webgpu', tried: [{ name: backend, ok: true }] } : backend
     // On wasm and cpu the outputs already live in this process, so reading them is a copy; a native or GPU
-    // backend (tensorflow) keeps per-head top-k' on the device so only k' numbers per head cross.
-    const inProcess = backend === 'wasm' || backend === 'cpu'
-    return new Engine(bundle, backend, opts.jsHeadsMaxWidth ?? (inProcess ? JS_HEADS_MAX_WIDTH : 0))
+    // backend (tensorflow, webgpu) keeps per-head top-k' on the device so only k' numbers per head cross.
+    const inProcess = choice.name === 'wasm' || choice.name === 'cpu'
+    const limit = opts.maxBindingBytes ?? (choice.name === 'webgpu' ? deviceBindingLimit() : undefined)
+    let maxRows = Infinity
+    if (limit !== undefined) {
+      const weights = modelWeights(bundle.model)
+      const big = oversizeWeights(weights, limit)
+      if (big.length > 0) {
+        const list = big.map((w) => `${w.name} [${w.shape.join(', ')}] ${w.dtype} = ${tensorBytes(w)} bytes`).join(', ')
+        throw new BundleError(
+          join(bundle.dir, bundle.manifest.model),
+          `on ${choice.name}, one tensor may hold at most ${limit} bytes (a WebGPU storage binding), and ${list} ` +
+            `${big.length === 1 ? 'is' : 'are'} larger: serve it with MHE_BACKEND=tensorflow or wasm, or as MHE heads (far smaller weights)`,
+        )
+      }
+      maxRows = maxRowsPerCall(limit, bundle.manifest.featureDim, bundle.manifest.heads, weights)
+    }
+    return new Engine(bundle, choice, opts.jsHeadsMaxWidth ?? (inProcess ? JS_HEADS_MAX_WIDTH : 0), maxRows, opts.recycle)
   }
 
-  /**
-   * features: n * featureDim float32, row-major; topK[i] = k wanted for instance i.
-   * Returns, per instance, its exact top-k valid labels, best first (fewer only if the model has fewer labels).
-   */
+  /** ModelEngine.predict: the features' buffer goes to `recycle` once the batch's tensors are gone. */
   async predict(features: Float32Array, n: number, topK: ArrayLike<number>): Promise<Candidate[][]> {
+    try {
+      return await this.predictBatch(features, n, topK)
+    } finally {
+      this.recycle?.reclaim(features)
+    }
+  }
+
+  private async predictBatch(features: Float32Array, n: number, topK: ArrayLike<number>): Promise<Candidate[][]> {
     if (this.disposed) throw new Error('engine is disposed')
     const d = this.manifest.featureDim
     if (!Number.isInteger(n) || n < 0) throw new Error(`n must be a non-negative integer, got ${n}`)
@@ -67,7 +118,22 @@ export class Engine {
       if (k > kMax) kMax = k
     }
     if (n === 0) return []
+    if (n <= this.maxRows) return this.predictRows(features, n, topK, kMax)
+    // Equal parts (not maxRows and a remainder): fewer distinct shapes for the backend to compile kernels for.
+    const parts = Math.ceil(n / this.maxRows)
+    const size = Math.ceil(n / parts)
+    const results: Candidate[][] = []
+    for (let from = 0; from < n; from += size) {
+      const m = Math.min(size, n - from)
+      const k = Array.from({ length: m }, (_, i) => topK[from + i]!)
+      results.push(...(await this.predictRows(features.subarray(from * d, (from + m) * d), m, k, Math.max(...k))))
+    }
+    return results
+  }
 
+  /** One model call on n rows (n <= maxRows). */
+  private async predictRows(features: Float32Array, n: number, topK: ArrayLike<number>, kMax: number): Promise<Candidate[][]> {
+    const d = this.manifest.featureDim
     if (this.sumHeads <= this.jsHeadsMaxWidth) return this.predictInJs(features, n, topK, kMax)
     const heads = this.heads
     const kPrimes = heads.map((nh) => Math.min(nh, kMax))
@@ -95,7 +161,7 @@ export class Engine {
           lists.push({ indices: idxs.subarray(off, off + k), logProbs: vals.subarray(off, off + k) })
           off += k
         }
-        const merged = mergeTopK(lists, heads, this.manifest.numLabels, topK[i]!, kMax)
+        const merged = mergeTopK(lists, heads, this.manifest.numLabels, topK[i]!, kMax, this.idSpace)
         if (merged === null) retry.push(i)
         else results[i] = merged
       }
@@ -145,7 +211,7 @@ export class Engine {
             : shift(topKOf(rows, from, to, kPrimes[h]!), logSumExp(rows, from, to)),
         )
       }
-      results[i] = mergeTopK(lists, heads, numLabels, topK[i]!, kMax) ?? exactTopK(
+      results[i] = mergeTopK(lists, heads, numLabels, topK[i]!, kMax, this.idSpace) ?? exactTopK(
         heads.map((nh, h) => toLogProbs(rows.subarray(base + starts[h]!, base + starts[h]! + nh), probabilities)),
         heads,
         numLabels,
@@ -203,7 +269,7 @@ export class Engine {
     // LayersModel.execute, not predict: predict re-checks the input and cuts the batch into slices of 32, which
     // cost ~3x the model's own time on a small batch (bench/README.md, engine section). Both run in inference mode.
     const m = this.model
-    const out = m instanceof tf.GraphModel ? m.execute(x) : m.execute(x, m.outputs.map((o) => o.name))
+    const out = m instanceof GraphModel ? m.execute(x) : m.execute(x, m.outputs.map((o) => o.name))
     return Array.isArray(out) ? out : [out]
   }
 
@@ -229,6 +295,14 @@ export class Engine {
     this.disposed = true
     this.model.dispose()
   }
+}
+
+/** Name, shape and dtype of every weight tensor of a loaded model (LayersModel variables or GraphModel constants). */
+function modelWeights(model: LayersModel | GraphModel): WeightInfo[] {
+  if (model instanceof GraphModel) {
+    return Object.entries(model.weights).flatMap(([name, ts]) => ts.map((t) => ({ name, shape: t.shape, dtype: t.dtype })))
+  }
+  return model.weights.map((w) => ({ name: w.name, shape: w.shape as number[], dtype: w.dtype }))
 }
 
 /** One head's log-probabilities (float32, as the backend path computes them) from its logits or probabilities. */

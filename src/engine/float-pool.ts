@@ -20,4 +20,10 @@ export class FloatPool {
     if (this.free.length >= this.keep || a.length !== this.length || a.byteOffset !== 0 || a.buffer.byteLength !== a.byteLength) return
     this.free.push(a)
   }
+
+  /** Takes back the whole buffer under `view` when it is one of this pool's length (an engine handing a batch back). */
+  reclaim(view: Float32Array): void {
+    const b = view.buffer
+    if (b instanceof ArrayBuffer && b.byteLength === this.length * Float32Array.BYTES_PER_ELEMENT) this.give(new Float32Array(b))
+  }
 }

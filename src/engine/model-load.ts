@@ -2,11 +2,14 @@
 // Every inconsistency is a BundleError naming the file and the mismatch, so a bad bundle stops start-up clearly.
 
 import { dirname } from 'node:path'
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '@tensorflow/tfjs-core'
+import { GraphModel, loadGraphModel } from '@tensorflow/tfjs-converter'
+import { loadLayersModel, type LayersModel } from '@tensorflow/tfjs-layers'
 import { BundleError } from '../errors.js'
 import type { LabelStore } from '../bundle/labels.js'
 import { firstLine, inside, parseJson, readBundleFiles, readLabels, readRequired, type BundleFiles } from '../bundle/files.js'
 import { MANIFEST_FILE, type Manifest } from '../bundle/manifest.js'
+import { outputWidth } from '../mhe/codec.js'
 
 /** How the model's outputs map onto heads: one output per head, or one [batch, Σn_h] output split by the engine. */
 export type OutputLayout = 'split' | 'concat'
@@ -15,7 +18,7 @@ export type OutputLayout = 'split' | 'concat'
 export interface BundleModel {
   dir: string
   manifest: Manifest
-  model: tf.LayersModel | tf.GraphModel
+  model: LayersModel | GraphModel
   layout: OutputLayout
 }
 
@@ -123,7 +126,7 @@ function checkShapes(
     }
   }
   const lastDims = outputs.map((s) => (s === undefined ? undefined : s.length === 2 ? s[1] : -1))
-  const sum = heads.reduce((a, n) => a + n, 0)
+  const sum = outputWidth(heads)
   const got = `the model has ${outputs.length} output(s) of shape ${outputs.map(fmtShape).join(', ')}`
   const want =
     heads.length === 1
@@ -169,22 +172,22 @@ export async function loadModel({ dir: bundleDir, manifest, modelFile }: BundleF
     userDefinedMetadata: mj.userDefinedMetadata as Record<string, object> | undefined,
     modelInitializer: mj.modelInitializer as object | undefined,
   }
-  let model: tf.LayersModel | tf.GraphModel
+  let model: LayersModel | GraphModel
   try {
-    model = isGraph ? await tf.loadGraphModel(tf.io.fromMemory(artifacts)) : await tf.loadLayersModel(tf.io.fromMemory(artifacts))
+    model = isGraph ? await loadGraphModel(tf.io.fromMemory(artifacts)) : await loadLayersModel(tf.io.fromMemory(artifacts))
   } catch (err) {
     throw new BundleError(modelFile, `cannot build the ${isGraph ? 'graph' : 'layers'} model: ${firstLine(err)}`)
   }
 
   try {
     let layout: OutputLayout
-    if (model instanceof tf.GraphModel) {
+    if (model instanceof GraphModel) {
       // Graph models rarely declare output shapes: run one row of zeros to learn them.
       const inShapes = model.inputs.map((i) => i.shape)
       checkShapes(manifest, inShapes, model.outputs.map(() => undefined), modelFile)
       let outShapes: (number | null)[][] = []
       tf.tidy(() => {
-        const out = (model as tf.GraphModel).execute(tf.zeros([1, manifest.featureDim]))
+        const out = (model as GraphModel).execute(tf.zeros([1, manifest.featureDim]))
         outShapes = (Array.isArray(out) ? out : [out]).map((t) => t.shape.map((d, i) => (i === 0 ? null : d)))
       })
       layout = checkShapes(manifest, inShapes, outShapes, modelFile)

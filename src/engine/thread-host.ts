@@ -1,5 +1,5 @@
 // The engine on a worker thread: the model's arithmetic (most of a batch's CPU) runs beside the HTTP event loop
-// instead of on it, so parsing and answering requests go on while a batch computes. Same predict() contract as
+// instead of on it, so parsing and answering requests go on while a batch computes. The same ModelEngine as
 // Engine; bench/README.md (processes and threads) has the numbers that chose this as the default.
 
 import { Worker } from 'node:worker_threads'
@@ -10,6 +10,8 @@ import { decodeResults, type WireResults } from './thread-wire.js'
 import { BundleError } from '../errors.js'
 import type { Manifest } from '../bundle/manifest.js'
 import type { FloatPool } from './float-pool.js'
+import type { Log } from '../log.js'
+import type { ModelEngine } from './model-engine.js'
 
 export interface EngineWorkerData {
   modelDir: string
@@ -32,29 +34,24 @@ export type FromEngine =
   | ({ type: 'result'; id: number; tensors: number; features: Float32Array } & WireResults)
   | { type: 'error'; id: number; message: string }
 
-export interface EngineThreadLog {
-  info(obj: object, msg: string): void
-  warn(obj: object, msg: string): void
-  error(obj: object, msg: string): void
-}
-
 interface Waiting {
   resolve: (r: Candidate[][]) => void
   reject: (e: Error) => void
 }
 
-/** Starts the worker from the compiled .js, or from the .ts source through tsx when we run as TypeScript (tests). */
+/**
+ * Starts the worker from the file beside this one: thread-worker.js when compiled, thread-worker.ts when this file runs
+ * as TypeScript, in which case whoever runs the sources provides the loader (tests: tools/lib/ts-workers.ts).
+ */
 function spawn(data: EngineWorkerData): Worker {
-  const url = new URL(import.meta.url.endsWith('.ts') ? './thread-worker.ts' : './thread-worker.js', import.meta.url)
-  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData: data })
-  const tsx = import.meta.resolve('tsx/esm/api')
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}) })`
-  return new Worker(boot, { eval: true, workerData: data })
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js'
+  return new Worker(new URL(`./thread-worker.${ext}`, import.meta.url), { workerData: data })
 }
 
-export class EngineThread {
+export class EngineThread implements ModelEngine {
   /** Called once if the thread dies; every prediction after that fails. */
   onFailure: ((err: Error) => void) | undefined
+  recycle: FloatPool | undefined
   private readonly waiting = new Map<number, Waiting>()
   private seq = 0
   private failure: Error | undefined
@@ -63,11 +60,12 @@ export class EngineThread {
   private constructor(
     private readonly worker: Worker,
     readonly manifest: Manifest,
-    readonly backendChoice: BackendChoice,
+    readonly backend: BackendChoice,
     private tensors: number,
-    private readonly log: EngineThreadLog,
-    private readonly recycle: FloatPool | undefined,
+    private readonly log: Log,
+    recycle: FloatPool | undefined,
   ) {
+    this.recycle = recycle
     worker.on('message', (m: FromEngine) => this.onMessage(m))
     worker.on('error', (err) => this.fail(err))
     worker.on('messageerror', (err) => this.fail(err)) // an answer that cannot be read: its batch would wait forever
@@ -80,7 +78,7 @@ export class EngineThread {
     modelDir: string
     backend: BackendRequest
     manifest: Manifest
-    log: EngineThreadLog
+    log: Log
     /** Where the feature buffers of finished batches go back to. */
     recycle?: FloatPool
   }): Promise<EngineThread> {
@@ -104,12 +102,15 @@ export class EngineThread {
   }
 
   /**
-   * Same contract as Engine.predict, except that it takes `features` over: its whole buffer moves to the engine
-   * thread (the caller's view is detached) and comes back to `recycle` with the answer.
+   * ModelEngine.predict: the features' whole buffer moves to the engine thread (the caller's view is detached) and
+   * comes back to `recycle` with the answer.
    */
   predict(features: Float32Array, n: number, topK: ArrayLike<number>): Promise<Candidate[][]> {
-    if (this.failure) return Promise.reject(this.failure)
-    if (this.disposed) return Promise.reject(new Error('engine is disposed'))
+    const refused = this.failure ?? (this.disposed ? new Error('engine is disposed') : undefined)
+    if (refused) {
+      this.recycle?.reclaim(features)
+      return Promise.reject(refused)
+    }
     const id = ++this.seq
     const x = features.buffer instanceof ArrayBuffer ? features : features.slice() // a shared buffer cannot move
     const msg: ToEngine = { id, features: x, n, topK: Int32Array.from(topK) }
@@ -141,7 +142,7 @@ export class EngineThread {
     if (!w) return
     if (m.type === 'error') return w.reject(new Error(`engine thread: ${m.message}`))
     this.tensors = m.tensors
-    this.recycle?.give(new Float32Array(m.features.buffer))
+    this.recycle?.reclaim(m.features)
     w.resolve(decodeResults(m, this.manifest.heads))
   }
 

@@ -21,7 +21,7 @@ async function start(): Promise<Engine> {
     warn: (obj: object, msg: string) => post({ type: 'log', level: 'warn', obj, msg }),
   }
   const choice = await selectBackend(backend, log)
-  const engine = await Engine.create(await loadModel(await readBundleFiles(modelDir)), choice.name)
+  const engine = await Engine.create(await loadModel(await readBundleFiles(modelDir)), choice)
   await engine.warmUp()
   post({ type: 'ready', backend: choice, tensors: engine.numTensors() })
   return engine

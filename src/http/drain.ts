@@ -32,9 +32,9 @@ function stopAccepting(app: FastifyInstance, capMs: number): Promise<void> {
 }
 
 export async function drainAndClose(app: FastifyInstance, c: ShutdownTimes): Promise<void> {
-  app.mhe.state = 'draining'
+  app.mhe.lifecycle.to('draining')
   await sleep(c.drainDelayMs)
-  app.mhe.state = 'closing'
+  app.mhe.lifecycle.to('closing')
   await stopAccepting(app, connectionsCapMs(c))
   await app.close()
 }

@@ -1,6 +1,20 @@
 // MHE label codec: mixed-radix ids (head 1 most significant) and the exact top-k over the heads' product.
 // Pure TypeScript on purpose: no tfjs here, so the math is tested alone against brute force.
 
+/** n_1 * ... * n_H: how many ids the heads compose (at least numLabels; ids past it are never answered). */
+export function idSpace(heads: readonly number[]): number {
+  let product = 1
+  for (const n of heads) product *= n
+  return product
+}
+
+/** n_1 + ... + n_H: the model's outputs per instance, all heads side by side. */
+export function outputWidth(heads: readonly number[]): number {
+  let sum = 0
+  for (const n of heads) sum += n
+  return sum
+}
+
 /** s_h = n_{h+1} * ... * n_H, with s_H = 1. */
 export function strides(heads: readonly number[]): number[] {
   const s = new Array<number>(heads.length)
@@ -69,6 +83,7 @@ function mergeTwo(prefix: Candidate[], head: HeadList, n: number, keep: number):
 /**
  * Exact top-k valid labels from per-head candidate lists that each hold the head's best min(n_h, kPrime).
  * Returns null when ids >= numLabels crowd the candidates and more per head are needed (double kPrime).
+ * `product` is idSpace(heads); a caller that merges per instance computes it once and passes it.
  */
 export function mergeTopK(
   lists: readonly HeadList[],
@@ -76,8 +91,8 @@ export function mergeTopK(
   numLabels: number,
   k: number,
   kPrime: number,
+  product = idSpace(heads),
 ): Candidate[] | null {
-  const product = heads.reduce((a, n) => a * n, 1)
   const keep = Math.min(kPrime, product)
   // Fast path for argmax: compose the heads' best ids.
   if (k === 1) {
@@ -107,12 +122,13 @@ export function exactTopK(
     const idx = Array.from({ length: row.length }, (_, i) => i).sort((a, b) => row[b]! - row[a]! || a - b)
     return { indices: idx, logProbs: idx.map((i) => row[i]!) }
   })
+  const product = idSpace(heads)
   for (let kPrime = Math.max(k, 1); ; kPrime *= 2) {
     const lists = sorted.map((l, h) => {
       const m = Math.min(heads[h]!, kPrime)
       return { indices: (l.indices as number[]).slice(0, m), logProbs: (l.logProbs as number[]).slice(0, m) }
     })
-    const result = mergeTopK(lists, heads, numLabels, k, kPrime)
+    const result = mergeTopK(lists, heads, numLabels, k, kPrime, product)
     if (result !== null) return result
   }
 }

@@ -4,6 +4,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { BatcherHooks } from './batcher.js'
 import type { Service } from './service.js'
+import { SERVICE_STATES } from './lifecycle.js'
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
@@ -60,14 +61,23 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'mhe_' })
   }
 
-  /** Gauges read from the running service at scrape time. */
+  /** Gauges read from the service at scrape time; the model's series appear once it is loaded. */
   bindService(service: Service): void {
+    new Gauge({
+      name: 'mhe_service_state',
+      help: `The service state: 1 for the current one of ${SERVICE_STATES.join(', ')}`,
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const s of SERVICE_STATES) this.labels(s).set(s === service.state ? 1 : 0)
+      },
+    })
     new Gauge({
       name: 'mhe_queue_depth',
       help: 'Instances waiting for a batch',
       registers: [this.registry],
       collect() {
-        this.set(service.batcher.depth)
+        this.set(service.loaded?.batcher.depth ?? 0)
       },
     })
     new Gauge({
@@ -75,18 +85,21 @@ export class Metrics {
       help: 'Live TensorFlow.js tensors (constant when nothing leaks)',
       registers: [this.registry],
       collect() {
-        this.set(service.engine.numTensors())
+        this.set(service.loaded?.engine.numTensors() ?? 0)
       },
     })
-    const m = service.engine.manifest
     new Gauge({
       name: 'mhe_model_info',
       help: 'The model served (value 1)',
       labelNames: ['name', 'version', 'backend', 'heads', 'num_labels'] as const,
       registers: [this.registry],
+      collect() {
+        const loaded = service.loaded
+        if (loaded === undefined) return
+        const m = loaded.manifest
+        this.labels(m.name, m.version, loaded.backend.name, m.heads.join('x'), String(m.numLabels)).set(1)
+      },
     })
-      .labels(m.name, m.version, service.backend.name, m.heads.join('x'), String(m.numLabels))
-      .set(1)
   }
 
   observeRequest(route: string, method: string, status: number, seconds: number): void {

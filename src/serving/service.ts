@@ -1,15 +1,18 @@
 // The prediction service behind the HTTP layer: reads the bundle's labels, starts the engine (on its own thread by
-// default, MHE_ENGINE_THREAD) and feeds it through the dynamic batcher. Knows nothing of HTTP.
+// default, MHE_ENGINE_THREAD) and feeds it through the dynamic batcher; its state is the Lifecycle's. Knows nothing
+// of HTTP.
 
-import type { Config } from '../config.js'
+import { batchingFor, type Batching, type Config } from '../config.js'
 import type { BackendChoice } from '../engine/backend.js'
 import type { Manifest } from '../bundle/manifest.js'
-import { readBundleFiles, readLabels, type BundleFiles } from '../bundle/files.js'
-import { EngineThread } from '../engine/thread-host.js'
+import { readBundleFiles, readLabels } from '../bundle/files.js'
+import { startEngine, type ModelEngine } from '../engine/model-engine.js'
 import type { LabelStore } from '../bundle/labels.js'
 import { Batcher, type BatcherHooks } from './batcher.js'
 import type { Candidate } from '../mhe/codec.js'
 import { FloatPool } from '../engine/float-pool.js'
+import type { Log } from '../log.js'
+import { Lifecycle, type ServiceState } from './lifecycle.js'
 
 /** One instance on its way through the batcher: its feature vector and how many labels it wants. */
 export interface Instance {
@@ -17,108 +20,123 @@ export interface Instance {
   k: number
 }
 
-/** What the batcher needs of an engine: Engine in this thread, or EngineThread in a worker thread. */
-export interface Predictor {
-  readonly manifest: Manifest
-  predict(features: Float32Array, n: number, topK: ArrayLike<number>): Promise<Candidate[][]>
-  numTensors(): number
-  dispose(): void | Promise<void>
-}
-
-/** draining: not ready but serving; closing: no new connections, open ones answered then closed; failed: the engine died. */
-export type ServiceState = 'starting' | 'ready' | 'draining' | 'closing' | 'failed'
-
-export interface ServiceLog {
-  info(obj: object, msg: string): void
-  warn(obj: object, msg: string): void
-  error(obj: object, msg: string): void
-}
-
-/** The engine on this thread: tfjs is loaded only here, so a main thread that hands the model to a worker never loads it. */
-async function startInline(config: Config, files: BundleFiles, log: ServiceLog): Promise<{ engine: Predictor; backend: BackendChoice }> {
-  const [{ selectBackend }, { loadModel }, { Engine }] = await Promise.all([import('../engine/backend.js'), import('../engine/model-load.js'), import('../engine/engine.js')])
-  const backend = await selectBackend(config.backend, log)
-  const engine = await Engine.create(await loadModel(files), backend.name)
-  await engine.warmUp()
-  return { engine, backend }
-}
-
 /** Upper bound on the memory kept in recycled one-instance feature buffers. */
 const INSTANCE_POOL_BYTES = 8 * 1024 * 1024
 
-export class Service {
-  state: ServiceState = 'starting'
+/** What a started service serves: the engine, its labels, the batcher in front of it. */
+export interface Loaded {
+  readonly engine: ModelEngine
+  readonly labels: LabelStore
+  readonly batcher: Batcher<Instance, Candidate[]>
+  readonly backend: BackendChoice
+  /** maxBatch and maxDelayMs as resolved for the backend (config.ts batchingFor). */
+  readonly batching: Batching
+  /** Feature buffers of one instance (featureDim floats), recycled once their batch has copied them. */
+  readonly instanceBuffers: FloatPool
+  readonly manifest: Manifest
+}
 
-  private constructor(
-    readonly engine: Predictor,
-    readonly labels: LabelStore,
-    readonly batcher: Batcher<Instance, Candidate[]>,
-    readonly backend: BackendChoice,
-    /** Feature buffers of one instance (featureDim floats), recycled once their batch has copied them. */
-    readonly instanceBuffers: FloatPool,
+/** Loads the bundle, starts the engine and warms it up, and puts the batcher in front of it. */
+async function load(config: Config, log: Log, hooks: BatcherHooks | undefined): Promise<Loaded> {
+  const files = await readBundleFiles(config.modelDir)
+  const labels = await readLabels(files)
+  const d = files.manifest.featureDim
+  const instanceBuffers = new FloatPool(d, Math.max(16, Math.floor(INSTANCE_POOL_BYTES / (4 * d))))
+  const engine = await startEngine({ files, backend: config.backend, thread: config.engineThread, log })
+  // The batch size depends on the backend (a GPU wants larger batches), known only now.
+  const batching = batchingFor(config, engine.backend.gpu)
+  const batchBuffers = new FloatPool(batching.maxBatch * d, 2)
+  engine.recycle = batchBuffers
+  const runBatch = async (items: Instance[]): Promise<Candidate[][]> => {
+    const n = items.length
+    const buffer = batchBuffers.take()
+    const topK = new Int32Array(n)
+    for (let i = 0; i < n; i++) {
+      const item = items[i]!
+      buffer.set(item.features, i * d)
+      instanceBuffers.give(item.features)
+      topK[i] = item.k
+    }
+    // The engine takes the buffer over and hands it back to batchBuffers when done.
+    return engine.predict(buffer.subarray(0, n * d), n, topK)
+  }
+  const batcher = new Batcher(runBatch, { ...batching, maxQueue: config.maxQueue, hooks })
+  return { engine, labels, batcher, backend: engine.backend, batching, instanceBuffers, manifest: files.manifest }
+}
+
+export class Service {
+  readonly lifecycle = new Lifecycle()
+  private current: Loaded | undefined
+  private starting: Promise<void> | undefined
+
+  constructor(
+    private readonly config: Config,
+    private readonly log: Log,
+    private readonly hooks?: BatcherHooks,
   ) {}
 
-  get manifest(): Manifest {
-    return this.engine.manifest
+  get state(): ServiceState {
+    return this.lifecycle.state
   }
 
-  static async create(config: Config, log: ServiceLog, hooks?: BatcherHooks): Promise<Service> {
-    const files = await readBundleFiles(config.modelDir)
-    const labels = await readLabels(files)
-    const d = files.manifest.featureDim
-    const instanceBuffers = new FloatPool(d, Math.max(16, Math.floor(INSTANCE_POOL_BYTES / (4 * d))))
-    const batchBuffers = new FloatPool(config.maxBatch * d, 2)
-    let engine: Predictor
-    let backend: BackendChoice
-    if (config.engineThread) {
-      const thread = await EngineThread.start({ modelDir: files.dir, backend: config.backend, manifest: files.manifest, log, recycle: batchBuffers })
-      engine = thread
-      backend = thread.backendChoice
-    } else {
-      ;({ engine, backend } = await startInline(config, files, log))
+  /** What is served, once start() has loaded it; undefined while starting or after a failed start. */
+  get loaded(): Loaded | undefined {
+    return this.current
+  }
+
+  get engine(): ModelEngine {
+    return this.model().engine
+  }
+
+  get batcher(): Batcher<Instance, Candidate[]> {
+    return this.model().batcher
+  }
+
+  get manifest(): Manifest {
+    return this.model().manifest
+  }
+
+  /**
+   * Loads the model and warms it up, then the service is ready (unless a drain began meanwhile). Rejects with the
+   * load's error (a BundleError names the file) and leaves the service failed. Call once.
+   */
+  start(): Promise<void> {
+    this.starting ??= this.load()
+    return this.starting
+  }
+
+  private async load(): Promise<void> {
+    let loaded: Loaded
+    try {
+      loaded = await load(this.config, this.log, this.hooks)
+    } catch (err) {
+      this.lifecycle.to('failed')
+      throw err
     }
-    const runBatch = async (items: Instance[]): Promise<Candidate[][]> => {
-      const n = items.length
-      const buffer = batchBuffers.take()
-      const topK = new Int32Array(n)
-      for (let i = 0; i < n; i++) {
-        const item = items[i]!
-        buffer.set(item.features, i * d)
-        instanceBuffers.give(item.features)
-        topK[i] = item.k
-      }
-      // The engine thread takes the buffer over and hands it back to batchBuffers with its answer.
-      const results = await engine.predict(buffer.subarray(0, n * d), n, topK)
-      if (!config.engineThread) batchBuffers.give(buffer)
-      return results
-    }
-    const batcher = new Batcher(runBatch, {
-      maxBatch: config.maxBatch,
-      maxDelayMs: config.maxDelayMs,
-      maxQueue: config.maxQueue,
-      hooks,
-    })
-    const service = new Service(engine, labels, batcher, backend, instanceBuffers)
-    if (engine instanceof EngineThread) {
-      // Nothing can be predicted any more: fail readiness and liveness so the orchestrator replaces the process.
-      engine.onFailure = () => {
-        service.state = 'failed'
-      }
-    }
-    service.state = 'ready'
-    const m = files.manifest
-    log.info(
-      { model: m.name, version: m.version, heads: m.heads, numLabels: m.numLabels, featureDim: m.featureDim, backend: backend.name, engineThread: config.engineThread },
+    this.current = loaded
+    const { engine, backend, batching, manifest: m } = loaded
+    // Nothing can be predicted any more: fail readiness and liveness so the orchestrator replaces the process.
+    engine.onFailure = () => this.lifecycle.to('failed')
+    this.lifecycle.to('ready')
+    this.log.info(
+      { model: m.name, version: m.version, heads: m.heads, numLabels: m.numLabels, featureDim: m.featureDim, backend: backend.name, ...batching, engineThread: this.config.engineThread },
       'model loaded and warmed up',
     )
-    return service
   }
 
-  /** Stops taking work, answers everything queued or running, then frees the model. */
+  /** Stops taking work, answers everything queued or running, then frees the model (once a load in progress ends). */
   async close(): Promise<void> {
-    if (this.state !== 'failed') this.state = 'draining'
-    this.batcher.close()
-    await this.batcher.drain()
-    await this.engine.dispose()
+    this.lifecycle.to('closing')
+    await this.starting?.catch(() => undefined) // its failure was reported to whoever started it
+    const loaded = this.current
+    if (loaded === undefined) return
+    loaded.batcher.close()
+    await loaded.batcher.drain()
+    await loaded.engine.dispose()
+  }
+
+  private model(): Loaded {
+    if (this.current === undefined) throw new Error(`the model is not loaded (service ${this.state})`)
+    return this.current
   }
 }

@@ -7,6 +7,7 @@ import type { Candidate } from '../../src/mhe/codec.js'
 import { selectBackend } from '../../src/engine/backend.js'
 import { loadBundle } from '../../src/engine/model-load.js'
 import { Engine } from '../../src/engine/engine.js'
+import { BundleError } from '../../src/errors.js'
 import {
   makeGraphBundle,
   makeHeadsBundle,
@@ -187,7 +188,7 @@ t.test('no tensors leak over many predictions, warm-up and the widening path', a
   const crowded = await build({ featureDim: 3, heads: [2, 50], numLabels: 51, weights: biasOnly(3, [[0, 20], Array.from({ length: 50 }, (_, j) => -j / 10)]) })
   const e1 = await engineFor(plain)
   const e2 = await engineFor(crowded)
-  t.equal(e1.backend, 'wasm')
+  t.equal(e1.backend.name, 'wasm')
   t.equal(e1.numTensors(), tf.memory().numTensors)
   await e1.warmUp()
   await e2.warmUp(4)
@@ -201,6 +202,40 @@ t.test('no tensors leak over many predictions, warm-up and the widening path', a
   // A failing call must not leak either.
   await t.rejects(e1.predict(x8, 4, [1, 1, 1, 1]))
   t.equal(e1.numTensors(), before, `tensor count stays ${before}`)
+})
+
+t.test('a cap on one tensor (the webgpu storage binding): weights over it are refused, larger batches split', async (t) => {
+  // concat: one Dense 'heads' with kernel [8, 12] float32 = 384 bytes; split: kernels [8, 4], [8, 5], [8, 3].
+  const concat = await build({ ...shape, outputs: 'concat', seed: 81 })
+  const tooBig = await loadBundle(concat.dir)
+  t.teardown(() => tooBig.model.dispose())
+  const err = await Engine.create(tooBig, 'webgpu', { maxBindingBytes: 383 }).then(() => undefined, (e: unknown) => e as BundleError)
+  t.ok(err instanceof BundleError, 'a bundle error: start-up stops with one line naming the file')
+  t.equal(err?.file, join(concat.dir, 'model.json'))
+  t.match(err?.detail, /^on webgpu, one tensor may hold at most 383 bytes \(a WebGPU storage binding\), and heads\/kernel\S* \[8, 12\] float32 = 384 bytes is larger/)
+
+  for (const outputs of ['split', 'concat'] as const) {
+    const made = await build({ ...shape, outputs, seed: 82 })
+    const plain = await engineFor(made)
+    const bundle = await loadBundle(made.dir)
+    const model = bundle.model as tf.LayersModel
+    const rows: number[] = []
+    const execute = model.execute.bind(model)
+    model.execute = (x, out) => {
+      rows.push((x as tf.Tensor).shape[0]!)
+      return execute(x, out)
+    }
+    // Widest row: 12 floats (heads, and the concat kernel's units) = 48 bytes, so 8 rows fit 400 bytes; 20 rows
+    // then go in 3 calls of about equal size.
+    const capped = await Engine.create(bundle, backend, { maxBindingBytes: 400 })
+    t.teardown(() => capped.dispose())
+    const n = 20
+    const x = randomFeatures(n, 8, 83)
+    const topK = Array.from({ length: n }, (_, i) => 1 + (i % 4))
+    const got = await capped.predict(x, n, topK)
+    t.strictSame(rows, [7, 7, 6], `${outputs}: 20 rows in calls of at most 8`)
+    t.strictSame(got, await plain.predict(x, n, topK), `${outputs}: the same answers as in one call`)
+  }
 })
 
 t.test('a disposed engine refuses work', async (t) => {

@@ -13,6 +13,8 @@ import { decodeResults, encodeResults } from '../../src/engine/thread-wire.js'
 import { decompose } from '../../src/mhe/codec.js'
 import { BundleError } from '../../src/errors.js'
 import { FloatPool } from '../../src/engine/float-pool.js'
+import { startEngine } from '../../src/engine/model-engine.js'
+import { readBundleFiles } from '../../src/bundle/files.js'
 import { makeHeadsBundle, randomFeatures } from '../helpers/bundles.js'
 import { testApp } from '../helpers/server.js'
 
@@ -62,7 +64,7 @@ t.test('same answers as the in-process engine, to the last bit', async (t) => {
   t.teardown(() => inline.dispose())
   const recycle = new FloatPool(20 * 6, 2)
   const thread = await startThread(made.dir, recycle)
-  t.equal(thread.backendChoice.name, 'wasm')
+  t.equal(thread.backend.name, 'wasm')
   t.ok(thread.numTensors() > 0, 'the thread reports its tensors from the start')
   const tensors = thread.numTensors()
   for (const n of [1, 3, 20]) {
@@ -79,6 +81,30 @@ t.test('same answers as the in-process engine, to the last bit', async (t) => {
   t.equal(thread.numTensors(), tensors, 'no tensor leaked on the engine thread')
   await t.rejects(thread.predict(new Float32Array(5), 1, [1]), /features has 5 values, expected n \* featureDim = 1 \* 6/, 'engine errors reach the caller')
   t.same(await thread.predict(randomFeatures(1, 6, 3), 1, [2]), await inline.predict(randomFeatures(1, 6, 3), 1, [2]), 'and it goes on')
+})
+
+t.test('one buffer rule for both engines: predict takes the batch buffer over and hands it back to recycle', async (t) => {
+  const files = await readBundleFiles(made.dir)
+  const x = randomFeatures(4, 6, 9)
+  const answers = []
+  for (const thread of [true, false]) {
+    const recycle = new FloatPool(4 * 6, 2)
+    const engine = await startEngine({ files, backend: 'wasm', thread, log: quiet, recycle })
+    t.teardown(() => engine.dispose())
+    t.equal(engine.backend.name, 'wasm')
+    const buffer = recycle.take()
+    buffer.set(x)
+    answers.push(await engine.predict(buffer.subarray(0, 4 * 6), 4, [1, 2, 3, 4]))
+    // A new array from the pool would be zeros: these are the features handed over, back in the pool.
+    const what = thread ? 'engine thread' : 'in-thread engine'
+    t.same(Array.from(recycle.take()), Array.from(x), `${what}: the buffer came back to the pool`)
+    const refused = recycle.take()
+    refused.set(x)
+    await engine.dispose()
+    await t.rejects(engine.predict(refused, 4, [1, 1, 1, 1]), /engine is disposed/)
+    t.same(Array.from(recycle.take()), Array.from(x), `${what}: also when it refuses the batch`)
+  }
+  t.same(answers[0], answers[1], 'and the same answers')
 })
 
 t.test('dispose settles a prediction still in flight', async (t) => {

@@ -24,13 +24,19 @@ export async function testBundle(t: { teardown(fn: () => unknown): void }, opts:
   return makeHeadsBundle(join(dir, 'bundle'), opts)
 }
 
-/** buildApp on `bundle` with environment-style settings; closed when the test ends. */
+/**
+ * buildApp on `bundle` with environment-style settings; closed when the test ends. The event-loop guard is off
+ * unless `env` turns it on: in-process, the test's own client work lags the loop, and a busy machine would turn
+ * that into 503 MHE_OVERLOADED answers no test asked for.
+ */
 export async function testApp(
   t: { teardown(fn: () => unknown): void },
   bundle: MadeBundle,
   env: Record<string, string> = {},
 ): Promise<FastifyInstance> {
-  const app = await buildApp(loadConfig({ MHE_MODEL: bundle.dir, MHE_BACKEND: 'wasm', LOG_LEVEL: 'silent', ...env }))
+  const app = await buildApp(
+    loadConfig({ MHE_MODEL: bundle.dir, MHE_BACKEND: 'wasm', LOG_LEVEL: 'silent', MHE_MAX_EVENT_LOOP_DELAY_MS: '0', ...env }),
+  )
   t.teardown(() => app.close())
   return app
 }

@@ -16,9 +16,10 @@ const app = await testApp(t, bundle, { MHE_MAX_INSTANCES: '16', MHE_MAX_TOP_K: '
 const rows = (features: Float32Array, n: number): number[][] =>
   Array.from({ length: n }, (_, i) => Array.from(features.subarray(i * d, (i + 1) * d)))
 const json = (payload: unknown) => ({ method: 'POST' as const, url: '/predict', payload: payload as object })
-const binary = (bytes: Uint8Array, query = '') => ({
+/** A raw float32 body: on POST /predict/binary, or on POST /predict, which still takes one (README). */
+const binary = (bytes: Uint8Array, query = '', path = '/predict') => ({
   method: 'POST' as const,
-  url: `/predict${query}`,
+  url: `${path}${query}`,
   payload: Buffer.from(bytes),
   headers: { 'content-type': 'application/octet-stream' },
 })
@@ -49,6 +50,9 @@ t.test('predictions equal a brute-force reference, JSON and binary alike', async
     const bin = await app.inject(binary(new Uint8Array(features.buffer), `?top_k=${k}`))
     t.equal(bin.statusCode, 200)
     t.same(bin.json(), body, `binary float32 answers exactly what JSON answers (k=${k})`)
+    const predictBinary = await app.inject(binary(new Uint8Array(features.buffer), `?top_k=${k}`, '/predict/binary'))
+    t.equal(predictBinary.statusCode, 200)
+    t.same(predictBinary.json(), body, `POST /predict/binary answers the same (k=${k})`)
   }
 })
 
@@ -58,7 +62,7 @@ t.test('health, model metadata, docs, request ids', async (t) => {
   t.equal(ready.statusCode, 200)
   t.same(ready.json(), { status: 'ready' })
   const model = (await app.inject('/model')).json()
-  t.match(model, { name: 'test', featureDim: d, heads, numLabels, backend: 'wasm', batching: { maxInstances: 16, maxTopK: 50 } })
+  t.match(model, { name: 'test', featureDim: d, heads, numLabels, backend: 'wasm', batching: { maxInstances: 16, maxTopK: 50, maxBatch: 256, maxDelayMs: 0 } })
   const docs = await app.inject('/docs/json')
   t.equal(docs.json().openapi, '3.0.3')
   const withId = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'abc-123' } })
@@ -95,6 +99,15 @@ t.test('bad input: 4xx with a stable code and a message naming what was expected
     ['too many binary instances', binary(f32(tooMany.flat())), 400, 'MHE_TOO_MANY_INSTANCES', /got 17/],
     ['body over the limit', json({ instances: [good], pad: 'x'.repeat(5000) }), 413, 'MHE_BODY_TOO_LARGE', /limit of 4096 bytes/],
     ['binary body over the limit', binary(new Uint8Array(4 * d * 200)), 413, 'MHE_BODY_TOO_LARGE', /limit/],
+    ['JSON on /predict/binary', { ...json({ instances: [good] }), url: '/predict/binary' }, 415, 'MHE_UNSUPPORTED_MEDIA_TYPE', /must be application\/octet-stream, got application\/json/],
+    ['malformed JSON on /predict/binary: refused unread', { method: 'POST', url: '/predict/binary', payload: '{', headers: { 'content-type': 'application/json' } }, 415, 'MHE_UNSUPPORTED_MEDIA_TYPE', /application\/octet-stream/],
+    ['no body on /predict/binary', { method: 'POST', url: '/predict/binary' }, 415, 'MHE_UNSUPPORTED_MEDIA_TYPE', /got none/],
+    ['/predict/binary: length not a multiple of 4d', binary(new Uint8Array(4 * d + 2), '', '/predict/binary'), 400, 'MHE_BAD_BINARY_BODY', /got 34 bytes/],
+    ['/predict/binary: empty body', binary(new Uint8Array(0), '', '/predict/binary'), 400, 'MHE_BAD_BINARY_BODY', /got 0 bytes/],
+    ['/predict/binary: NaN', binary(f32([NaN, ...good.slice(1)]), '', '/predict/binary'), 400, 'MHE_BAD_INSTANCE', /instance 0 value 0 is NaN/],
+    ['/predict/binary: query top_k 0', binary(f32(good), '?top_k=0', '/predict/binary'), 400, 'MHE_BAD_TOP_K', /got 0/],
+    ['/predict/binary: too many instances', binary(f32(tooMany.flat()), '', '/predict/binary'), 400, 'MHE_TOO_MANY_INSTANCES', /got 17/],
+    ['/predict/binary: body over the limit', binary(new Uint8Array(4 * d * 200), '', '/predict/binary'), 413, 'MHE_BODY_TOO_LARGE', /limit/],
     ['unknown route', { method: 'GET', url: '/predictions' }, 404, 'MHE_NOT_FOUND', /GET \/predictions/],
     ['GET on /predict', { method: 'GET', url: '/predict' }, 404, 'MHE_NOT_FOUND', /GET \/predict/],
   ]
@@ -132,6 +145,9 @@ t.test('bearer tokens guard /predict when MHE_API_KEYS is set; health stays open
   t.equal((await secured.inject(req('Basic alpha'))).statusCode, 401, 'wrong scheme')
   t.equal((await secured.inject(req('Bearer alpha'))).statusCode, 200)
   t.equal((await secured.inject(req('Bearer beta'))).statusCode, 200)
+  const raw = binary(new Uint8Array(4 * d), '', '/predict/binary')
+  t.equal((await secured.inject(raw)).statusCode, 401, 'predictBinary too')
+  t.equal((await secured.inject({ ...raw, headers: { ...raw.headers, authorization: 'Bearer alpha' } })).statusCode, 200)
   t.equal((await secured.inject('/health/ready')).statusCode, 200)
   t.equal((await secured.inject('/model')).statusCode, 200)
 })

@@ -6,6 +6,8 @@ import { deflateSync, gzipSync } from 'node:zlib'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { randomFeatures, referenceTopK } from '../helpers/bundles.js'
 import { testApp, testBundle } from '../helpers/server.js'
+import { buildApp } from '../../src/http/app.js'
+import { loadConfig } from '../../src/config.js'
 import type { PredictResponse } from '../../src/http/schemas.js'
 import { MAX_DENSE_PROBABILITIES } from '../../src/http/routes/v2.js'
 
@@ -128,6 +130,9 @@ t.test('infer answers what /predict answers: ids, labels, head ids, scores withi
       t.ok(row<number>('scores').every((s, j) => relClose(s, p.top_k[j]!.score)), `instance ${i} scores within 1e-6 of /predict`)
       t.same(values.head_ids!.slice(i * heads.length, (i + 1) * heads.length), p.head_ids, `instance ${i} head ids`)
     })
+    // Triton's Python client sends JSON with no Content-Type at all (as inject sends a string): the same answer.
+    const untyped = await app.inject({ method: 'POST', url: INFER, payload: JSON.stringify({ id: `req-${k}`, inputs: [features(Array.from(x), [n, d])], parameters: { top_k: k } }) })
+    t.same(untyped.json(), flat.json(), `no Content-Type: read as JSON (k=${k})`)
     // The same request with nested data, and with an explicit model version, answers the same.
     const nested = await app.inject(infer({ id: `req-${k}`, inputs: [features(rows(x, n), [n, d])], parameters: { top_k: k } }, '/v2/models/test/versions/1/infer'))
     t.same(nested.json(), flat.json(), `nested data and the versioned path answer the same (k=${k})`)
@@ -231,7 +236,7 @@ t.test('every error is {"error": "..."} with the status and message /predict giv
     ['malformed JSON', raw('{"inputs": [', { 'content-type': 'application/json' }), 400, /^body is not valid JSON: /],
     ['malformed JSON without Content-Type', raw('{"inputs": ['), 400, /^body is not valid JSON: /],
     ['empty body', raw('', { 'content-type': 'application/json' }), 400, /got an empty body/],
-    ['wrong content type', raw('{}', { 'content-type': 'text/plain' }), 415, 'Content-Type must be application/json or application/octet-stream, got text/plain'],
+    ['wrong content type', raw('{}', { 'content-type': 'text/plain' }), 415, 'Content-Type must be application/json, application/octet-stream or none, got text/plain'],
     ['no inputs field', infer({ outputs: [] }), 400, /expected the documented request shape: .*inputs/],
     ['an unknown field', infer({ inputs: [features(good, [1, d])], input: 1 }), 400, /additional properties/],
     ['an unknown request parameter', infer({ inputs: [features(good, [1, d])], parameters: { sequence_id: 3 } }), 400, /parameters must NOT have additional properties/],
@@ -305,7 +310,7 @@ t.test('binary tensor faults: sizes that do not add up', async (t) => {
   }
 })
 
-t.test('503 + Retry-After: not ready, engine failed, queue full; draining still serves', async (t) => {
+t.test('503 + Retry-After: queue full; draining still serves; engine failed', async (t) => {
   const local = await testApp(t, bundle, { MHE_MAX_BATCH: '1', MHE_MAX_QUEUE: '1' })
   const body = (n: number) => infer({ inputs: [features(Array.from({ length: n * d }, () => 0.1), [n, d])] })
   const full = await local.inject(body(2))
@@ -314,26 +319,53 @@ t.test('503 + Retry-After: not ready, engine failed, queue full; draining still 
   t.equal(full.headers['retry-after'], '1')
   t.same(full.json(), { error: predictFull.json().message }, 'queue full: /predict\'s message')
 
-  local.mhe.state = 'starting'
-  const notReady = await local.inject(body(1))
-  t.equal(notReady.statusCode, 503)
-  t.equal(notReady.headers['retry-after'], '1')
-  t.same(notReady.json(), { error: 'the model is not ready yet' })
-  t.equal((await local.inject('/v2/health/ready')).statusCode, 503)
-  t.same((await local.inject('/v2/models/test/ready')).json(), { name: 'test', ready: false })
-
-  local.mhe.state = 'draining'
-  t.equal((await local.inject('/v2/health/ready')).statusCode, 503, 'draining: not ready')
+  local.mhe.lifecycle.to('draining')
+  const ready = await local.inject('/v2/health/ready')
+  t.equal(ready.statusCode, 503, 'draining: not ready')
+  t.equal(ready.headers['retry-after'], '1')
+  t.same(ready.json(), { ready: false })
+  const modelReady = await local.inject('/v2/models/test/ready')
+  t.equal(modelReady.statusCode, 503)
+  t.equal(modelReady.headers['retry-after'], '1')
+  t.same(modelReady.json(), { name: 'test', ready: false })
   t.equal((await local.inject(body(1))).statusCode, 200, 'draining: still answers')
 
-  local.mhe.state = 'failed'
+  local.mhe.lifecycle.to('failed')
   const live = await local.inject('/v2/health/live')
   t.equal(live.statusCode, 503)
   t.same(live.json(), { live: false })
   const failed = await local.inject(body(1))
   t.equal(failed.statusCode, 503)
-  t.match(failed.json().error, /engine of this process stopped/)
-  local.mhe.state = 'ready'
+  t.equal(failed.headers['retry-after'], '1')
+  t.same(failed.json(), { error: 'the inference engine of this process stopped; retry on another replica' })
+})
+
+t.test('listening before the model is loaded: V2 readiness and model routes answer 503 + Retry-After, then 200', async (t) => {
+  const starting = await buildApp(
+    loadConfig({ MHE_MODEL: bundle.dir, MHE_BACKEND: 'wasm', LOG_LEVEL: 'silent', MHE_MAX_EVENT_LOOP_DELAY_MS: '0' }),
+    { startService: false },
+  )
+  t.teardown(() => starting.close())
+  const one = infer({ inputs: [features(Array(d).fill(0.1), [1, d])] })
+  t.same((await starting.inject('/v2')).json().extensions, ['classification', 'binary_tensor_data'], 'server metadata needs no model')
+  t.same((await starting.inject('/v2/health/live')).json(), { live: true }, 'alive while loading')
+  const notReady: [string, InjectOptions, unknown][] = [
+    ['server ready', { method: 'GET', url: '/v2/health/ready' }, { ready: false }],
+    ['model ready', { method: 'GET', url: '/v2/models/test/ready' }, { name: 'test', ready: false }],
+    ['model metadata', { method: 'GET', url: '/v2/models/test' }, { error: 'the model is not ready yet' }],
+    ['infer', one, { error: 'the model is not ready yet' }],
+  ]
+  for (const [name, req, expected] of notReady) {
+    const res = await starting.inject(req)
+    t.equal(res.statusCode, 503, `${name}: 503`)
+    t.equal(res.headers['retry-after'], '1', `${name}: Retry-After`)
+    t.same(res.json(), expected, `${name}: body`)
+  }
+  const predicted = await starting.inject({ method: 'POST', url: '/predict', payload: { instances: [Array(d).fill(0.1)] } })
+  t.equal((await starting.inject(one)).json().error, predicted.json().message, 'infer says what /predict says')
+
+  await starting.mhe.start()
+  for (const [name, req] of notReady) t.equal((await starting.inject(req)).statusCode, 200, `${name}: 200 once loaded`)
 })
 
 t.test('bearer tokens guard infer when MHE_API_KEYS is set; metadata and health stay open', async (t) => {

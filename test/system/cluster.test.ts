@@ -3,7 +3,7 @@
 import t from 'tap'
 import { request } from 'node:http'
 import { testBundle } from '../helpers/server.js'
-import { startServer } from '../helpers/process.js'
+import { startServer, until } from '../helpers/process.js'
 
 /** GET on a fresh connection (no keep-alive), so the primary hands each request to the next worker. */
 function get(url: string): Promise<{ status: number; worker: string | undefined; body: string }> {
@@ -17,14 +17,6 @@ function get(url: string): Promise<{ status: number; worker: string | undefined;
     req.on('error', reject)
     req.end()
   })
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, output: () => string): Promise<void> {
-  for (let i = 0; i < 1200; i++) {
-    if (await cond()) return
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`gave up waiting for ${what}:\n${output()}`)
 }
 
 t.test('MHE_WORKERS=2: two workers answer, a dead one is replaced, SIGTERM exits 0', async (t) => {
@@ -62,7 +54,12 @@ t.test('MHE_WORKERS=2: two workers answer, a dead one is replaced, SIGTERM exits
     },
     srv.output,
   )
-  t.pass('a new worker pid answers after one was killed')
+  const after = await fetch(`${srv.url}/predict`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ instances: [[0.1, 0.2, 0.3, 0.4]] }),
+  })
+  t.equal(after.status, 200, 'the service predicts again after a worker was killed')
 
   srv.child.kill('SIGTERM')
   const { code, signal } = await srv.exit

@@ -231,7 +231,24 @@ t.test('Dockerfile stages: build, slim CPU runtime (the default), GPU target', a
   t.match(gpuDeps, /tfjs-node-gpu\/lib\/napi-v\*\/tfjs_binding\.node/, 'GPU: the build fails if the binding did not install')
   t.ok(pkg.optionalDependencies['@tensorflow/tfjs-node-gpu'], 'tfjs-node-gpu is an optional dependency')
 
-  for (const name of ['runtime', 'gpu']) {
+  // The second GPU path, WebGPU over Vulkan: in the gpu image beside CUDA, and alone in the webgpu image.
+  t.ok(pkg.optionalDependencies['webgpu'] && pkg.optionalDependencies['@tensorflow/tfjs-backend-webgpu'], 'the webgpu packages are optional dependencies')
+  t.match(gpuDeps, /webgpu\/dist\/linux-x64\/dawn\.node/, 'GPU: the build fails if Dawn did not install')
+  t.equal(byName.get('webgpu')?.base, 'node20', 'webgpu image on slim Node 20 (no CUDA)')
+  const webgpuDeps = of(byName.get('webgpu-deps')!, 'RUN').map(args).join('\n')
+  t.match(webgpuDeps, /npm pkg delete 'optionalDependencies\.@tensorflow\/tfjs-node' 'optionalDependencies\.@tensorflow\/tfjs-node-gpu'/, 'webgpu: no libtensorflow')
+  t.match(webgpuDeps, /npm ci --omit=dev --ignore-scripts/, 'webgpu: keeps optional deps')
+  t.match(webgpuDeps, /webgpu\/dist\/linux-x64\/dawn\.node/, 'webgpu: the build fails if Dawn did not install')
+  t.ok(of(byName.get('webgpu')!, 'COPY').some((i) => flags(i).includes('--from=webgpu-deps')), 'webgpu: node_modules from webgpu-deps')
+  for (const name of ['gpu', 'webgpu']) {
+    const s = byName.get(name)!
+    t.ok(of(s, 'RUN').some((i) => /apt-get install .*libvulkan1/.test(args(i))), `${name}: the Vulkan loader`)
+    t.match(envOf(s).NVIDIA_DRIVER_CAPABILITIES, /\bgraphics\b/, `${name}: NVIDIA_DRIVER_CAPABILITIES has graphics (the Vulkan ICD)`)
+  }
+  t.match(envOf(byName.get('gpu')!), { MHE_BACKEND: 'auto', NVIDIA_DRIVER_CAPABILITIES: /\bcompute\b/ }, 'gpu: CUDA first, then webgpu')
+  t.match(envOf(byName.get('webgpu')!), { MHE_BACKEND: 'webgpu' }, 'webgpu: stops without a GPU rather than serve on wasm')
+
+  for (const name of ['runtime', 'gpu', 'webgpu']) {
     const s = byName.get(name)!
     const env = envOf(s)
     t.match(env, { HOST: '0.0.0.0', PORT: '8080', MHE_MODEL: '/models/demo', NODE_ENV: 'production' }, `${name}: env`)
@@ -324,6 +341,6 @@ t.test('the server imports only production dependencies (the image has no devDep
   visit('src/main.ts')
   t.ok(seen.size > 10, `${seen.size} modules reachable from src/main.ts`)
   t.same([...seen].filter((f) => !f.startsWith('src/')), [], 'all of them inside src/')
-  t.ok(packages.has('fastify') && packages.has('@tensorflow/tfjs'), 'found the server\'s packages')
+  t.ok(packages.has('fastify') && packages.has('@tensorflow/tfjs-core'), 'found the server\'s packages')
   for (const [name, file] of packages) t.ok(allowed.has(name), `${name} (imported by ${file}) is in "dependencies"`)
 })

@@ -16,8 +16,18 @@ t.test('openapi/openapi.json and the client types are what the server generates 
   t.equal(committed, generated, 'run `npm run openapi` after changing a route or schema')
   t.equal(await readFile('tools/client/openapi-types.ts', 'utf8'), await clientTypes(committed), 'client types are fresh')
   const doc = JSON.parse(committed)
-  t.ok(doc.paths['/predict'].post.requestBody.content['application/octet-stream'], 'binary input documented')
-  for (const p of ['/predict', '/model', '/health/live', '/health/ready']) t.ok(doc.paths[p], `${p} documented`)
+  const operations = Object.entries(doc.paths as Record<string, Record<string, { operationId: string; requestBody?: { content: object } }>>)
+    .flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => `${method.toUpperCase()} ${path} ${op.operationId}`))
+  t.same(operations.sort(), [
+    'GET /health/live getLiveness',
+    'GET /health/ready getReadiness',
+    'GET /metrics getMetrics',
+    'GET /model getModel',
+    'POST /predict predict',
+    'POST /predict/binary predictBinary',
+  ], 'every operation, with its operationId')
+  t.same(Object.keys(doc.paths['/predict'].post.requestBody.content), ['application/json'], 'predict: JSON only in the document')
+  t.same(Object.keys(doc.paths['/predict/binary'].post.requestBody.content), ['application/octet-stream'], 'predictBinary: raw float32 only')
 })
 
 t.test('the real server process, through the generated client', async (t) => {
@@ -54,14 +64,17 @@ t.test('the real server process, through the generated client', async (t) => {
     t.ok(p.top_k.every((c, j) => Math.abs(c.score - Math.exp(ref[j]!.logScore)) < 1e-5), `instance ${i}: scores`)
   })
 
-  const bin = await client.POST('/predict', {
+  const bin = await client.POST('/predict/binary', {
     params: { query: { top_k: 7 } },
-    body: Buffer.from(features.buffer) as unknown as string,
-    bodySerializer: (b: unknown) => b as Buffer as unknown as string,
+    body: new Blob([new Float32Array(features)]),
+    bodySerializer: (body) => body,
     headers: { 'content-type': 'application/octet-stream' },
   })
   t.equal(bin.response.status, 200)
   t.same(bin.data, batched.data, 'raw float32 body answers exactly what JSON answers')
+  // POST /predict still takes raw float32 bodies, as before predictBinary (README); the document shows only JSON there.
+  const legacy = await fetch(`${server.url}/predict?top_k=7`, { method: 'POST', body: new Float32Array(features), headers: { 'content-type': 'application/octet-stream' } })
+  t.same(await legacy.json(), batched.data, 'POST /predict with a raw float32 body: the same answer')
 
   const bad = await client.POST('/predict', { body: { instances: [row(0).slice(1)] } })
   t.equal(bad.response.status, 400)
@@ -88,8 +101,8 @@ t.test('start-up failures: one clear line and a non-zero exit', async (t) => {
   t.match(missing.output, /no model bundle at .*nothing-here \(mhe\.json missing\).*npm run train/)
   const badEnv = await runFailingServer({ MHE_MAX_BATCH: 'lots' })
   t.equal(badEnv.code, 1)
-  t.match(badEnv.output, /MHE_MAX_BATCH must be an integer >= 1, got "lots"/)
+  t.match(badEnv.output, /MHE_MAX_BATCH must be an integer >= 1 or auto, got "lots"/)
   const badFlag = await runFailingServer({}, ['--backend', 'gpu'])
   t.equal(badFlag.code, 1)
-  t.match(badFlag.output, /MHE_BACKEND must be one of auto, tensorflow, wasm, cpu, got "gpu"/)
+  t.match(badFlag.output, /MHE_BACKEND must be one of auto, tensorflow, webgpu, wasm, cpu, got "gpu"/)
 })

@@ -9,6 +9,7 @@ const bundle = await testBundle(t, { featureDim: d, heads: [40, 40], numLabels: 
 const body = (n: number) => JSON.stringify({ instances: Array.from({ length: n }, (_, i) => Array.from(randomFeatures(1, d, i))) })
 
 t.test('a full queue answers 503 + Retry-After at once; nothing else goes wrong', async (t) => {
+  // The queue alone decides (testApp leaves the event-loop guard off): every 503 must be MHE_QUEUE_FULL.
   const app = await testApp(t, bundle, { MHE_MAX_QUEUE: '4', MHE_MAX_BATCH: '4', MHE_MAX_DELAY_MS: '20' })
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
   const statuses = new Map<number, number>()

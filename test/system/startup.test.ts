@@ -6,8 +6,10 @@ import { cp } from 'node:fs/promises'
 import { join } from 'node:path'
 import { runFailingServer } from '../helpers/process.js'
 import { tempDir, testBundle } from '../helpers/server.js'
+import { probeAdapter } from '../../src/engine/webgpu.js'
 
 const bundle = await testBundle(t, { featureDim: 4, heads: [3, 3], numLabels: 9, seed: 1 })
+const gpuHere = (await probeAdapter())?.ok === true
 
 /** A copy of the good bundle, broken by `breakIt`. */
 async function broken(t: { teardown(fn: () => unknown): void }, breakIt: (dir: string) => Promise<void>): Promise<string> {
@@ -43,13 +45,15 @@ t.test('bad bundles', async (t) => {
     t.match(line, /^mhe-serve: cannot load the model bundle: /, `${name}: one line`)
     t.match(line, message, `${name}: names the cause (${line})`)
     t.notMatch(res.output, /\n\s+at /, `${name}: no stack trace`)
+    const listened = res.output.indexOf('Server listening at')
+    t.ok(listened >= 0 && listened < res.output.indexOf(line), `${name}: it listened first, then found the bundle bad`)
   }
 })
 
 t.test('unknown backend, backend that cannot load, port in use', async (t) => {
   const unknown = await runFailingServer({ MHE_MODEL: bundle.dir, MHE_BACKEND: 'quantum' })
   t.equal(unknown.code, 1)
-  t.match(failureLine(unknown.output), /MHE_BACKEND must be one of auto, tensorflow, wasm, cpu, got "quantum"/)
+  t.match(failureLine(unknown.output), /MHE_BACKEND must be one of auto, tensorflow, webgpu, wasm, cpu, got "quantum"/)
 
   const tensorflow = await runFailingServer({ MHE_MODEL: bundle.dir, MHE_BACKEND: 'tensorflow' })
   t.equal(tensorflow.code, 1)
@@ -62,4 +66,15 @@ t.test('unknown backend, backend that cannot load, port in use', async (t) => {
   const inUse = await runFailingServer({ MHE_MODEL: bundle.dir, MHE_BACKEND: 'wasm', PORT: String(port) })
   t.equal(inUse.code, 1)
   t.match(failureLine(inUse.output), new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`))
+})
+
+t.test('explicit webgpu without a GPU: one line naming the backend and the reason', { skip: gpuHere && 'a GPU is here' }, async (t) => {
+  // Here Dawn finds no adapter (no Vulkan loader, or Debian's lavapipe, which Dawn refuses), or webgpu is not installed.
+  const res = await runFailingServer({ MHE_MODEL: bundle.dir, MHE_BACKEND: 'webgpu' })
+  t.equal(res.code, 1, 'exit 1')
+  t.match(failureLine(res.output), /^mhe-serve: cannot start: MHE_BACKEND=webgpu: (no GPU adapter|only a (fallback|software)|webgpu is not installed)/)
+  // It listens first (the service loads after), so the only other lines are the server's JSON log lines.
+  const others = res.output.trim().split('\n').filter((l) => l !== failureLine(res.output))
+  t.ok(others.every((l) => l.startsWith('{')), 'nothing else but log lines: no Dawn warning')
+  t.notMatch(res.output, /\n\s+at /, 'no stack trace')
 })

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { selectBackend } from '../../src/engine/backend.js'
 import { loadBundle } from '../../src/engine/model-load.js'
 import { Engine } from '../../src/engine/engine.js'
+import { childEnv } from '../helpers/process.js'
 import { parseArgs, writeBenchModel } from '../../tools/bench-model.js'
 
 const root = t.testdir({})
@@ -74,7 +75,7 @@ t.test('the written bundle loads and predicts', async (t) => {
 /** Runs the tool as `npm run bench:model` does (tsx), resolving with its exit status and output. */
 function run(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    const child = spawn(join(project, 'node_modules', '.bin', 'tsx'), ['tools/bench-model.ts', ...args], { cwd: project })
+    const child = spawn(join(project, 'node_modules', '.bin', 'tsx'), ['tools/bench-model.ts', ...args], { cwd: project, env: childEnv() })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))

@@ -39,7 +39,8 @@ t.test('npm run demo client: featurizes from GET /model, top-5 from POST /predic
   layers.dispose()
   model.dispose()
 
-  const app = await buildApp(loadConfig({ MHE_MODEL: dir, MHE_BACKEND: 'wasm', LOG_LEVEL: 'silent' }))
+  // Event-loop guard off: this process is client and server at once, and a busy machine would make it answer 503.
+  const app = await buildApp(loadConfig({ MHE_MODEL: dir, MHE_BACKEND: 'wasm', LOG_LEVEL: 'silent', MHE_MAX_EVENT_LOOP_DELAY_MS: '0' }))
   t.teardown(() => app.close())
   await app.listen({ port: 0, host: '127.0.0.1' })
   const addr = app.server.address()

@@ -10,6 +10,7 @@ import { selectBackend } from '../../src/engine/backend.js'
 import { loadBundle } from '../../src/engine/model-load.js'
 import { parseManifest } from '../../src/bundle/manifest.js'
 import { Engine } from '../../src/engine/engine.js'
+import { childEnv } from '../helpers/process.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const FIX = join(ROOT, 'test', 'fixtures', 'pytorch')
@@ -57,7 +58,7 @@ t.test('the README import command, run verbatim, writes a bundle that serves PyT
   await copyFile(join(FIX, 'labels.txt'), join(dir, flag(cmd, 'labels')))
 
   const res = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
-    const p = spawn('sh', ['-c', cmd], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+    const p = spawn('sh', ['-c', cmd], { cwd: dir, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     p.stdout.on('data', (d: Buffer) => (out += d.toString()))
     p.stderr.on('data', (d: Buffer) => (out += d.toString()))

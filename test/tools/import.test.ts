@@ -11,6 +11,7 @@ import { loadBundle } from '../../src/engine/model-load.js'
 import { importSafetensors, type ImportOptions } from '../../tools/import/import.js'
 import { parseCli } from '../../tools/import/cli.js'
 import { buildSafetensors, f32, mhpTensors, u16Bytes, type RawTensor } from '../helpers/safetensors.js'
+import { childEnv } from '../helpers/process.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const HEADS = [4, 3] // Σ = 7, product 12
@@ -148,7 +149,7 @@ t.test('command line parsing', async (t) => {
 
 const run = (cmd: string, args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> =>
   new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+    const p = spawn(cmd, args, { cwd, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()))

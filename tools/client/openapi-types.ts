@@ -10,107 +10,30 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Predict labels for a batch of feature vectors
-         * @description JSON `{"instances": [[...featureDim numbers], ...], "top_k": k}`, or `application/octet-stream` with raw little-endian float32 values (n x featureDim) and `top_k` in the query. Both answer the same JSON.
+         * Predict labels for a batch of feature vectors (JSON)
+         * @description Takes `{"instances": [[...featureDim numbers], ...], "top_k": k}` and answers one prediction per instance, in order, each with its top_k labels best first. For raw float32 bodies, use `predictBinary`.
          */
-        post: {
-            parameters: {
-                query?: {
-                    /** @description labels per instance (binary bodies; a JSON body may say it too) */
-                    top_k?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description feature vectors, one per instance */
-                        instances: number[][];
-                        /** @description labels per instance, best first (default 1) */
-                        top_k?: number;
-                    };
-                    "application/octet-stream": string;
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            model: string;
-                            version: string;
-                            /** @description one per instance, in order */
-                            predictions: {
-                                /** @description global label id, 0 <= id < numLabels */
-                                label_id: number;
-                                /** @description label name from labels.txt */
-                                label: string;
-                                /** @description product of the heads' softmax probabilities */
-                                score: number;
-                                /** @description local id per head, head 1 most significant */
-                                head_ids: number[];
-                                /** @description best first; the first entry is the prediction itself */
-                                top_k: {
-                                    /** @description global label id, 0 <= id < numLabels */
-                                    label_id: number;
-                                    /** @description label name from labels.txt */
-                                    label: string;
-                                    /** @description product of the heads' softmax probabilities */
-                                    score: number;
-                                }[];
-                            }[];
-                        };
-                    };
-                };
-                /** @description Error (Fastify error shape with a stable code) */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description HTTP status */
-                            statusCode: number;
-                            /**
-                             * @description stable error code, see the README
-                             * @example MHE_BAD_INSTANCE
-                             */
-                            code: string;
-                            /** @description HTTP status text */
-                            error: string;
-                            /** @description what was expected and what arrived */
-                            message: string;
-                        };
-                    };
-                };
-                /** @description Error (Fastify error shape with a stable code) */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description HTTP status */
-                            statusCode: number;
-                            /**
-                             * @description stable error code, see the README
-                             * @example MHE_BAD_INSTANCE
-                             */
-                            code: string;
-                            /** @description HTTP status text */
-                            error: string;
-                            /** @description what was expected and what arrived */
-                            message: string;
-                        };
-                    };
-                };
-            };
+        post: operations["predict"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/predict/binary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
+        get?: never;
+        put?: never;
+        /**
+         * Predict labels for a batch of raw float32 feature vectors
+         * @description The fast path for heavy clients: the body is raw little-endian float32, n x featureDim values (n is inferred from the length), `top_k` in the query. Answers exactly what `predict` answers for the same values.
+         */
+        post: operations["predictBinary"];
         delete?: never;
         options?: never;
         head?: never;
@@ -124,42 +47,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness probe: 503 once the engine thread has died */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description ok / ready, or starting / draining / closing / failed */
-                            status: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description ok / ready, or starting / draining / closing / failed */
-                            status: string;
-                        };
-                    };
-                };
-            };
-        };
+        /**
+         * Liveness probe
+         * @description Answers 200 while the process can still predict; 503 `failed` once its engine thread has died.
+         */
+        get: operations["getLiveness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -175,42 +67,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness probe: 503 while starting or draining */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description ok / ready, or starting / draining / closing / failed */
-                            status: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description ok / ready, or starting / draining / closing / failed */
-                            status: string;
-                        };
-                    };
-                };
-            };
-        };
+        /**
+         * Readiness probe
+         * @description Answers 200 once the model is loaded and warmed up; 503 (with Retry-After) while starting, draining or failed.
+         */
+        get: operations["getReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -226,7 +87,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** V2 server metadata */
+        /**
+         * V2 server metadata
+         * @description The server's name, version and protocol extensions (Open Inference Protocol).
+         */
         get: operations["v2ServerMetadata"];
         put?: never;
         post?: never;
@@ -243,8 +107,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** V2 server liveness */
-        get: operations["v2Live"];
+        /**
+         * V2 server liveness
+         * @description As `getLiveness`: 200 `{"live": true}` while the process can still predict; 503 `{"live": false}` once its engine thread has died.
+         */
+        get: operations["v2ServerLive"];
         put?: never;
         post?: never;
         delete?: never;
@@ -260,8 +127,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** V2 server readiness */
-        get: operations["v2Ready"];
+        /**
+         * V2 server readiness
+         * @description As `getReadiness`: 200 `{"ready": true}` once the model is loaded and warmed up; 503 (with Retry-After) while starting, draining or failed.
+         */
+        get: operations["v2ServerReady"];
         put?: never;
         post?: never;
         delete?: never;
@@ -277,7 +147,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** V2 model metadata */
+        /**
+         * V2 model metadata
+         * @description The inputs and outputs of the model: features FP32 [-1, featureDim] in; label_ids, scores, labels, head_ids, probabilities out.
+         */
         get: operations["v2ModelMetadata"];
         put?: never;
         post?: never;
@@ -294,7 +167,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** V2 model readiness */
+        /**
+         * V2 model readiness
+         * @description 200 `{"name", "ready": true}` once the model is loaded and warmed up; 503 (with Retry-After) while starting, draining or failed.
+         */
         get: operations["v2ModelReady"];
         put?: never;
         post?: never;
@@ -315,7 +191,7 @@ export interface paths {
         put?: never;
         /**
          * V2 inference
-         * @description Input "features" FP32 [n, featureDim], data flat or nested, or as binary data. Request parameter top_k (default 1) sets k of label_ids, scores and labels. Output "probabilities" with parameter classification = k answers BYTES "score:label_id:label", best first; without it, the dense [n, numLabels] scores up to 65536 values.
+         * @description Input "features" FP32 [n, featureDim], data flat or nested, or as binary data (binary tensor extension: Inference-Header-Content-Length). Request parameter top_k (default 1) sets k of label_ids, scores and labels. Output "probabilities" with parameter classification = k answers BYTES "score:label_id:label", best first; without it, the dense [n, numLabels] scores up to 65536 values. Outputs with binary_data (or binary_data_output) follow the JSON as bytes, and the answer is application/octet-stream with Inference-Header-Content-Length.
          */
         post: operations["v2ModelInfer"];
         delete?: never;
@@ -331,7 +207,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** V2 model metadata */
+        /**
+         * V2 model version metadata
+         * @description The inputs and outputs of the model version: features FP32 [-1, featureDim] in; label_ids, scores, labels, head_ids, probabilities out.
+         */
         get: operations["v2ModelVersionMetadata"];
         put?: never;
         post?: never;
@@ -348,7 +227,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** V2 model readiness */
+        /**
+         * V2 model version readiness
+         * @description 200 `{"name", "ready": true}` once the model version is loaded and warmed up; 503 (with Retry-After) while starting, draining or failed.
+         */
         get: operations["v2ModelVersionReady"];
         put?: never;
         post?: never;
@@ -368,8 +250,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * V2 inference
-         * @description Input "features" FP32 [n, featureDim], data flat or nested, or as binary data. Request parameter top_k (default 1) sets k of label_ids, scores and labels. Output "probabilities" with parameter classification = k answers BYTES "score:label_id:label", best first; without it, the dense [n, numLabels] scores up to 65536 values.
+         * V2 inference on a model version
+         * @description Input "features" FP32 [n, featureDim], data flat or nested, or as binary data (binary tensor extension: Inference-Header-Content-Length). Request parameter top_k (default 1) sets k of label_ids, scores and labels. Output "probabilities" with parameter classification = k answers BYTES "score:label_id:label", best first; without it, the dense [n, numLabels] scores up to 65536 values. Outputs with binary_data (or binary_data_output) follow the JSON as bytes, and the answer is application/octet-stream with Inference-Header-Content-Length.
          */
         post: operations["v2ModelVersionInfer"];
         delete?: never;
@@ -385,49 +267,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Model metadata */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            name: string;
-                            version: string;
-                            description?: string;
-                            featureDim: number;
-                            heads: number[];
-                            numLabels: number;
-                            outputs: string;
-                            /** @description featurizer settings from mhe.json */
-                            features?: {
-                                [key: string]: unknown;
-                            };
-                            /** @description tfjs backend in use */
-                            backend: string;
-                            batching: {
-                                maxBatch: number;
-                                maxDelayMs: number;
-                                maxQueue: number;
-                                maxInstances: number;
-                                maxTopK: number;
-                                requestTimeoutMs: number;
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        /**
+         * Model metadata
+         * @description What is served (name, version, featureDim, heads, numLabels, featurizer settings), the backend it runs on and the limits in force.
+         */
+        get: operations["getModel"];
         put?: never;
         post?: never;
         delete?: never;
@@ -443,27 +287,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus metrics (text exposition format) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Prometheus text format 0.0.4 */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": string;
-                    };
-                };
-            };
-        };
+        /**
+         * Prometheus metrics
+         * @description Prometheus text exposition format 0.0.4. Open unless the server sets MHE_METRICS_AUTH=true.
+         */
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -475,7 +303,229 @@ export interface paths {
 }
 export type webhooks = Record<string, never>;
 export interface components {
-    schemas: never;
+    schemas: {
+        /** @description A batch of feature vectors to classify. */
+        PredictRequest: {
+            /** @description feature vectors, one per instance (at least one) */
+            instances: number[][];
+            /** @description labels per instance, best first (default 1) */
+            top_k?: number;
+        };
+        /** @description Predictions for a batch, one per instance, in order. */
+        PredictResponse: {
+            /** @description name of the model bundle that answered */
+            model: string;
+            /** @description version of the model bundle that answered */
+            version: string;
+            /** @description one per instance, in order */
+            predictions: components["schemas"]["Prediction"][];
+        };
+        /** @description The best label of one instance, and its top_k labels. */
+        Prediction: {
+            /** @description global label id, 0 <= id < numLabels */
+            label_id: number;
+            /** @description label name (line label_id of the bundle's labels.txt) */
+            label: string;
+            /** @description product of the heads' softmax probabilities */
+            score: number;
+            /** @description local id per head, head 1 most significant */
+            head_ids: number[];
+            /** @description top_k labels, best first (fewer only when the model has fewer labels); the first is the prediction itself */
+            top_k: components["schemas"]["ScoredLabel"][];
+        };
+        /** @description One label with its score. */
+        ScoredLabel: {
+            /** @description global label id, 0 <= id < numLabels */
+            label_id: number;
+            /** @description label name (line label_id of the bundle's labels.txt) */
+            label: string;
+            /** @description product of the heads' softmax probabilities */
+            score: number;
+        };
+        /** @description The model being served, the backend it runs on and the limits in force. */
+        ModelInfo: {
+            /** @description bundle name (mhe.json) */
+            name: string;
+            /** @description bundle version (mhe.json) */
+            version: string;
+            /** @description bundle description (mhe.json) */
+            description?: string;
+            /** @description values per feature vector */
+            featureDim: number;
+            /** @description head sizes n_1..n_H, head 1 most significant */
+            heads: number[];
+            /** @description number of labels C */
+            numLabels: number;
+            /** @description what the model outputs: logits or probabilities */
+            outputs: string;
+            /** @description featurizer settings from mhe.json */
+            features?: {
+                [key: string]: unknown;
+            };
+            /** @description TensorFlow.js backend in use */
+            backend: string;
+            /** @description batching and request limits in force */
+            batching: {
+                /** @description most instances in one model call */
+                maxBatch: number;
+                /** @description longest the first queued instance waits for company (ms) */
+                maxDelayMs: number;
+                /** @description most instances waiting; past it, 503 */
+                maxQueue: number;
+                /** @description most instances in one request */
+                maxInstances: number;
+                /** @description largest top_k accepted */
+                maxTopK: number;
+                /** @description deadline of a request inside the server (ms) */
+                requestTimeoutMs: number;
+            };
+        };
+        /** @description A probe answer. */
+        Health: {
+            /**
+             * @description live: ok or failed; ready: ready, or starting, draining, closing or failed
+             * @enum {string}
+             */
+            status: "ok" | "ready" | "starting" | "draining" | "closing" | "failed";
+        };
+        /** @description Every error answer: Fastify's error shape with a stable `code`. */
+        ErrorBody: {
+            /** @description HTTP status of the answer */
+            statusCode: number;
+            /**
+             * @description stable error code (README "Errors" lists what each means)
+             * @enum {string}
+             */
+            code: "MHE_BAD_REQUEST" | "MHE_BAD_INSTANCE" | "MHE_EMPTY_BATCH" | "MHE_TOO_MANY_INSTANCES" | "MHE_BAD_TOP_K" | "MHE_BAD_BINARY_BODY" | "MHE_MALFORMED_JSON" | "MHE_UNAUTHORIZED" | "MHE_NOT_FOUND" | "MHE_MODEL_NOT_FOUND" | "MHE_BODY_TOO_LARGE" | "MHE_UNSUPPORTED_MEDIA_TYPE" | "MHE_CLIENT_CLOSED" | "MHE_INTERNAL" | "MHE_QUEUE_FULL" | "MHE_OVERLOADED" | "MHE_SHUTTING_DOWN" | "MHE_TIMEOUT" | "MHE_NOT_READY";
+            /** @description HTTP status text */
+            error: string;
+            /** @description what was expected and what arrived */
+            message: string;
+        };
+        /** @description Open Inference Protocol error object. */
+        V2Error: {
+            /** @description what was expected and what arrived (the message /predict gives) */
+            error: string;
+        };
+        /** @description Open Inference Protocol server metadata. */
+        V2ServerMetadata: {
+            /** @description server name: mhe-serve */
+            name: string;
+            /** @description server version */
+            version: string;
+            /** @description protocol extensions supported: classification, binary_tensor_data */
+            extensions: string[];
+        };
+        /** @description Open Inference Protocol server liveness. */
+        V2Live: {
+            /** @description false once the engine thread died (replace the process) */
+            live: boolean;
+        };
+        /** @description Open Inference Protocol server readiness. */
+        V2Ready: {
+            /** @description true once the model is loaded and warmed up, false while starting, draining or failed */
+            ready: boolean;
+        };
+        /** @description Open Inference Protocol model readiness. */
+        V2ModelReady: {
+            /** @description model name, as asked */
+            name: string;
+            /** @description true once the model is loaded and warmed up, false while starting, draining or failed */
+            ready: boolean;
+        };
+        /** @description A tensor the model takes or gives. */
+        V2TensorMetadata: {
+            /** @description tensor name */
+            name: string;
+            /** @description FP32, INT64 or BYTES */
+            datatype: string;
+            /** @description -1 = any size */
+            shape: number[];
+        };
+        /** @description Open Inference Protocol model metadata. */
+        V2ModelMetadata: {
+            /** @description model name (mhe.json name) */
+            name: string;
+            /** @description the version served (mhe.json version) */
+            versions: string[];
+            /** @description tensorflowjs */
+            platform: string;
+            /** @description one input, features FP32 [-1, featureDim] */
+            inputs: components["schemas"]["V2TensorMetadata"][];
+            /** @description label_ids, scores, labels, head_ids, probabilities */
+            outputs: components["schemas"]["V2TensorMetadata"][];
+        };
+        /** @description An input tensor: data as JSON or as binary data. */
+        V2InferInput: {
+            /** @description features */
+            name: string;
+            /** @description [n, featureDim] */
+            shape: number[];
+            /** @description FP32 */
+            datatype: string;
+            /** @description input parameters */
+            parameters?: {
+                /** @description bytes of this tensor after the JSON (binary tensor extension) */
+                binary_data_size?: number;
+            };
+            /** @description row-major values, flat or nested */
+            data?: unknown[];
+        };
+        /** @description An output the request asks for. */
+        V2InferRequestedOutput: {
+            /** @description label_ids, scores, labels, head_ids or probabilities */
+            name: string;
+            /** @description output parameters */
+            parameters?: {
+                /** @description answer this output as binary data after the JSON */
+                binary_data?: boolean;
+                /** @description on probabilities: the top k as "score:label_id:label" (BYTES [n, k]) */
+                classification?: number;
+            };
+        };
+        /** @description JSON, or (binary tensor extension) JSON followed by the tensors' bytes, with Inference-Header-Content-Length giving the JSON length. Content-Type application/json, application/octet-stream or none. */
+        V2InferRequest: {
+            /** @description echoed in the answer */
+            id?: string;
+            /** @description request parameters */
+            parameters?: {
+                /** @description k of label_ids, scores and labels (default 1) */
+                top_k?: number;
+                /** @description answer every output as binary data unless it says otherwise */
+                binary_data_output?: boolean;
+            };
+            /** @description one input, "features" */
+            inputs: components["schemas"]["V2InferInput"][];
+            /** @description default: label_ids, scores, labels, head_ids */
+            outputs?: components["schemas"]["V2InferRequestedOutput"][];
+        };
+        /** @description An output tensor: data as JSON or as binary data. */
+        V2InferOutput: {
+            /** @description output name */
+            name: string;
+            /** @description FP32, INT64 or BYTES */
+            datatype: string;
+            /** @description row-major shape */
+            shape: number[];
+            /** @description tensor parameters (binary_data_size when the tensor is binary data after the JSON) */
+            parameters?: {
+                [key: string]: string | number | boolean;
+            };
+            /** @description row-major, flat; absent when sent as binary data */
+            data?: unknown[];
+        };
+        /** @description JSON, or JSON followed by binary outputs (Inference-Header-Content-Length). */
+        V2InferResponse: {
+            /** @description model name */
+            model_name: string;
+            /** @description model version */
+            model_version: string;
+            /** @description the request's id */
+            id?: string;
+            /** @description the outputs asked for, in order */
+            outputs: components["schemas"]["V2InferOutput"][];
+        };
+    };
     responses: never;
     parameters: never;
     requestBodies: never;
@@ -484,6 +534,233 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    predict: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PredictRequest"];
+            };
+        };
+        responses: {
+            /** @description One prediction per instance, in order. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PredictResponse"];
+                };
+            };
+            /** @description The body or query is not what the operation expects (shape, instance length, NaN/Infinity, no instances, too many instances, top_k, binary length, malformed JSON). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server has MHE_API_KEYS and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    /** @description the scheme to use: Bearer realm="mhe" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than MHE_BODY_LIMIT. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Content-Type is not one the operation takes. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not available now (queue full, overloaded, draining, timed out, model not ready): retry after Retry-After seconds, or on another replica. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    predictBinary: {
+        parameters: {
+            query?: {
+                /** @description labels per instance, best first (default 1) */
+                top_k?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": Blob;
+            };
+        };
+        responses: {
+            /** @description One prediction per instance, in order. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PredictResponse"];
+                };
+            };
+            /** @description The body or query is not what the operation expects (shape, instance length, NaN/Infinity, no instances, too many instances, top_k, binary length, malformed JSON). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server has MHE_API_KEYS and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    /** @description the scheme to use: Bearer realm="mhe" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than MHE_BODY_LIMIT. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Content-Type is not one the operation takes. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not available now (queue full, overloaded, draining, timed out, model not ready): retry after Retry-After seconds, or on another replica. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getLiveness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Alive: `ok`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description The engine thread died: `failed`; replace the process. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready: `ready`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description Not ready: `starting`, `draining`, `closing` or `failed`. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before asking again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
     v2ServerMetadata: {
         parameters: {
             query?: never;
@@ -493,23 +770,27 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Name, version and extensions. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        name: string;
-                        version: string;
-                        /** @description classification, binary_tensor_data */
-                        extensions: string[];
-                    };
+                    "application/json": components["schemas"]["V2ServerMetadata"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
                 };
             };
         };
     };
-    v2Live: {
+    v2ServerLive: {
         parameters: {
             query?: never;
             header?: never;
@@ -518,31 +799,27 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Alive. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        live: boolean;
-                    };
+                    "application/json": components["schemas"]["V2Live"];
                 };
             };
-            /** @description Default Response */
+            /** @description The engine thread died; replace the process. */
             503: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        live: boolean;
-                    };
+                    "application/json": components["schemas"]["V2Live"];
                 };
             };
         };
     };
-    v2Ready: {
+    v2ServerReady: {
         parameters: {
             query?: never;
             header?: never;
@@ -551,26 +828,24 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Ready. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        ready: boolean;
-                    };
+                    "application/json": components["schemas"]["V2Ready"];
                 };
             };
-            /** @description Default Response */
+            /** @description Not ready: starting, draining, closing or failed. */
             503: {
                 headers: {
+                    /** @description seconds to wait before asking again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        ready: boolean;
-                    };
+                    "application/json": components["schemas"]["V2Ready"];
                 };
             };
         };
@@ -580,50 +855,49 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description model name (GET /v2/models/{name} metadata; mhe.json name) */
                 name: string;
-                version: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Inputs and outputs. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        name: string;
-                        versions: string[];
-                        platform: string;
-                        inputs: {
-                            name: string;
-                            /** @description FP32, INT64 or BYTES */
-                            datatype: string;
-                            /** @description -1 = any size */
-                            shape: number[];
-                        }[];
-                        outputs: {
-                            name: string;
-                            /** @description FP32, INT64 or BYTES */
-                            datatype: string;
-                            /** @description -1 = any size */
-                            shape: number[];
-                        }[];
-                    };
+                    "application/json": components["schemas"]["V2ModelMetadata"];
                 };
             };
-            /** @description Open Inference Protocol error object */
-            "4XX": {
+            /** @description No such model or model version on this server. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @description what was expected and what arrived */
-                        error: string;
-                    };
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description Not available now (model not loaded yet, queue full, overloaded, draining, timed out): retry after Retry-After seconds, or on another replica. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
                 };
             };
         };
@@ -633,47 +907,49 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description model name (GET /v2/models/{name} metadata; mhe.json name) */
                 name: string;
-                version: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Ready. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        name: string;
-                        ready: boolean;
-                    };
+                    "application/json": components["schemas"]["V2ModelReady"];
                 };
             };
-            /** @description Default Response */
+            /** @description No such model or model version on this server. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description Not ready: starting, draining, closing or failed. */
             503: {
                 headers: {
+                    /** @description seconds to wait before asking again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        name: string;
-                        ready: boolean;
-                    };
-                };
-            };
-            /** @description Open Inference Protocol error object */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @description what was expected and what arrived */
-                        error: string;
-                    };
+                    "application/json": components["schemas"]["V2ModelReady"];
                 };
             };
         };
@@ -683,98 +959,89 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description model name (GET /v2/models/{name} metadata; mhe.json name) */
                 name: string;
-                version: string;
             };
             cookie?: never;
         };
-        /** @description JSON, or (binary tensor extension) JSON followed by the tensors' bytes, with Inference-Header-Content-Length giving the JSON length. Content-Type application/json, application/octet-stream or none. */
         requestBody: {
             content: {
-                "application/json": {
-                    /** @description echoed in the answer */
-                    id?: string;
-                    parameters?: {
-                        /** @description k of label_ids, scores and labels (default 1) */
-                        top_k?: number;
-                        /** @description answer every output as binary data unless it says otherwise */
-                        binary_data_output?: boolean;
-                    };
-                    /** @description one input, "features" */
-                    inputs: {
-                        /** @description features */
-                        name: string;
-                        /** @description [n, featureDim] */
-                        shape: number[];
-                        /** @description FP32 */
-                        datatype: string;
-                        parameters?: {
-                            /** @description bytes of this tensor after the JSON (binary tensor extension) */
-                            binary_data_size?: number;
-                        };
-                        /** @description row-major values, flat or nested */
-                        data?: unknown[];
-                    }[];
-                    /** @description default: label_ids, scores, labels, head_ids */
-                    outputs?: {
-                        /** @description label_ids, scores, labels, head_ids or probabilities */
-                        name: string;
-                        parameters?: {
-                            /** @description answer this output as binary data after the JSON */
-                            binary_data?: boolean;
-                            /** @description on probabilities: the top k as "score:label_id:label" (BYTES [n, k]) */
-                            classification?: number;
-                        };
-                    }[];
-                };
+                "application/json": components["schemas"]["V2InferRequest"];
             };
         };
         responses: {
-            /** @description JSON, or JSON followed by binary outputs (Inference-Header-Content-Length) */
+            /** @description The outputs asked for. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        model_name: string;
-                        model_version: string;
-                        id?: string;
-                        outputs: {
-                            name: string;
-                            datatype: string;
-                            shape: number[];
-                            parameters?: {
-                                [key: string]: string | number | boolean;
-                            };
-                            /** @description row-major; absent when sent as binary data */
-                            data?: unknown[];
-                        }[];
-                    };
+                    "application/json": components["schemas"]["V2InferResponse"];
                 };
             };
-            /** @description Open Inference Protocol error object */
-            "4XX": {
+            /** @description The request is not what the model takes (inputs, shape, datatype, values, outputs, top_k, classification, dense probabilities too large, binary sizes, malformed JSON). */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @description what was expected and what arrived */
-                        error: string;
-                    };
+                    "application/json": components["schemas"]["V2Error"];
                 };
             };
-            /** @description Open Inference Protocol error object */
-            "5XX": {
+            /** @description The server has MHE_API_KEYS and the bearer token is missing or wrong. */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @description what was expected and what arrived */
-                        error: string;
-                    };
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description No such model or model version on this server. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description The body (inflated, if compressed) is larger than MHE_BODY_LIMIT. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description The Content-Type is not application/json, application/octet-stream or none, or the Content-Encoding is not gzip, deflate or identity. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description Not available now (model not loaded yet, queue full, overloaded, draining, timed out): retry after Retry-After seconds, or on another replica. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
                 };
             };
         };
@@ -784,50 +1051,51 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description model name (GET /v2/models/{name} metadata; mhe.json name) */
                 name: string;
+                /** @description model version (mhe.json version) */
                 version: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Inputs and outputs. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        name: string;
-                        versions: string[];
-                        platform: string;
-                        inputs: {
-                            name: string;
-                            /** @description FP32, INT64 or BYTES */
-                            datatype: string;
-                            /** @description -1 = any size */
-                            shape: number[];
-                        }[];
-                        outputs: {
-                            name: string;
-                            /** @description FP32, INT64 or BYTES */
-                            datatype: string;
-                            /** @description -1 = any size */
-                            shape: number[];
-                        }[];
-                    };
+                    "application/json": components["schemas"]["V2ModelMetadata"];
                 };
             };
-            /** @description Open Inference Protocol error object */
-            "4XX": {
+            /** @description No such model or model version on this server. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @description what was expected and what arrived */
-                        error: string;
-                    };
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description Not available now (model not loaded yet, queue full, overloaded, draining, timed out): retry after Retry-After seconds, or on another replica. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
                 };
             };
         };
@@ -837,47 +1105,51 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description model name (GET /v2/models/{name} metadata; mhe.json name) */
                 name: string;
+                /** @description model version (mhe.json version) */
                 version: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Ready. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        name: string;
-                        ready: boolean;
-                    };
+                    "application/json": components["schemas"]["V2ModelReady"];
                 };
             };
-            /** @description Default Response */
+            /** @description No such model or model version on this server. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description Not ready: starting, draining, closing or failed. */
             503: {
                 headers: {
+                    /** @description seconds to wait before asking again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        name: string;
-                        ready: boolean;
-                    };
-                };
-            };
-            /** @description Open Inference Protocol error object */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @description what was expected and what arrived */
-                        error: string;
-                    };
+                    "application/json": components["schemas"]["V2ModelReady"];
                 };
             };
         };
@@ -887,98 +1159,182 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description model name (GET /v2/models/{name} metadata; mhe.json name) */
                 name: string;
+                /** @description model version (mhe.json version) */
                 version: string;
             };
             cookie?: never;
         };
-        /** @description JSON, or (binary tensor extension) JSON followed by the tensors' bytes, with Inference-Header-Content-Length giving the JSON length. Content-Type application/json, application/octet-stream or none. */
         requestBody: {
             content: {
-                "application/json": {
-                    /** @description echoed in the answer */
-                    id?: string;
-                    parameters?: {
-                        /** @description k of label_ids, scores and labels (default 1) */
-                        top_k?: number;
-                        /** @description answer every output as binary data unless it says otherwise */
-                        binary_data_output?: boolean;
-                    };
-                    /** @description one input, "features" */
-                    inputs: {
-                        /** @description features */
-                        name: string;
-                        /** @description [n, featureDim] */
-                        shape: number[];
-                        /** @description FP32 */
-                        datatype: string;
-                        parameters?: {
-                            /** @description bytes of this tensor after the JSON (binary tensor extension) */
-                            binary_data_size?: number;
-                        };
-                        /** @description row-major values, flat or nested */
-                        data?: unknown[];
-                    }[];
-                    /** @description default: label_ids, scores, labels, head_ids */
-                    outputs?: {
-                        /** @description label_ids, scores, labels, head_ids or probabilities */
-                        name: string;
-                        parameters?: {
-                            /** @description answer this output as binary data after the JSON */
-                            binary_data?: boolean;
-                            /** @description on probabilities: the top k as "score:label_id:label" (BYTES [n, k]) */
-                            classification?: number;
-                        };
-                    }[];
-                };
+                "application/json": components["schemas"]["V2InferRequest"];
             };
         };
         responses: {
-            /** @description JSON, or JSON followed by binary outputs (Inference-Header-Content-Length) */
+            /** @description The outputs asked for. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        model_name: string;
-                        model_version: string;
-                        id?: string;
-                        outputs: {
-                            name: string;
-                            datatype: string;
-                            shape: number[];
-                            parameters?: {
-                                [key: string]: string | number | boolean;
-                            };
-                            /** @description row-major; absent when sent as binary data */
-                            data?: unknown[];
-                        }[];
-                    };
+                    "application/json": components["schemas"]["V2InferResponse"];
                 };
             };
-            /** @description Open Inference Protocol error object */
-            "4XX": {
+            /** @description The request is not what the model takes (inputs, shape, datatype, values, outputs, top_k, classification, dense probabilities too large, binary sizes, malformed JSON). */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @description what was expected and what arrived */
-                        error: string;
-                    };
+                    "application/json": components["schemas"]["V2Error"];
                 };
             };
-            /** @description Open Inference Protocol error object */
-            "5XX": {
+            /** @description The server has MHE_API_KEYS and the bearer token is missing or wrong. */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @description what was expected and what arrived */
-                        error: string;
-                    };
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description No such model or model version on this server. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description The body (inflated, if compressed) is larger than MHE_BODY_LIMIT. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description The Content-Type is not application/json, application/octet-stream or none, or the Content-Encoding is not gzip, deflate or identity. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description Not available now (model not loaded yet, queue full, overloaded, draining, timed out): retry after Retry-After seconds, or on another replica. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+        };
+    };
+    getModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The model and its settings. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelInfo"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not available now (queue full, overloaded, draining, timed out, model not ready): retry after Retry-After seconds, or on another replica. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics, as Prometheus text. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description The server has MHE_API_KEYS and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    /** @description the scheme to use: Bearer realm="mhe" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not available now (queue full, overloaded, draining, timed out, model not ready): retry after Retry-After seconds, or on another replica. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

@@ -1,7 +1,8 @@
 // `npm run demo -- WORD…`: prints the served spelling model's top-5 corrections of each word, with scores.
-// MHE_URL (default http://127.0.0.1:8080) picks the server; MHE_MODEL (models/demo) the fallback mhe.json.
+// MHE_URL (default http://127.0.0.1:8080) picks the server; MHE_MODEL (the server's default) the fallback mhe.json.
 
 import { correct } from './client.js'
+import { OPTIONS } from '../../src/config.js'
 
 async function main(): Promise<void> {
   const words = process.argv.slice(2).filter((w) => w !== '--')
@@ -13,7 +14,7 @@ async function main(): Promise<void> {
   const token = process.env.MHE_API_KEY
   const results = await correct(words, {
     url,
-    modelDir: process.env.MHE_MODEL ?? 'models/demo',
+    modelDir: process.env.MHE_MODEL ?? OPTIONS.modelDir.default,
     topK: 5,
     ...(token !== undefined ? { token } : {}),
   })

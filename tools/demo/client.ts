@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import createClient from 'openapi-fetch'
 import type { paths } from '../client/openapi-types.js'
+import { MANIFEST_FILE } from '../../src/bundle/manifest.js'
 import { featurizeBatch, parseNgramSettings, type NgramSettings } from '../features/ngrams.js'
 
 export interface Correction {
@@ -25,7 +26,7 @@ export interface DemoOptions {
 
 /** The featurizer settings a bundle's mhe.json records. */
 export async function bundleNgramSettings(modelDir: string): Promise<NgramSettings> {
-  const manifest = JSON.parse(await readFile(join(modelDir, 'mhe.json'), 'utf8')) as { features?: unknown }
+  const manifest = JSON.parse(await readFile(join(modelDir, MANIFEST_FILE), 'utf8')) as { features?: unknown }
   return parseNgramSettings(manifest.features)
 }
 

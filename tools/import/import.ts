@@ -5,6 +5,7 @@ import { readFile, readdir } from 'node:fs/promises'
 import { basename } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import type { Manifest } from '../../src/bundle/manifest.js'
+import { idSpace, outputWidth } from '../../src/mhe/codec.js'
 import { writeBundle } from '../bundle/write.js'
 import { formatShape, openSafetensors, type Safetensors, type TensorInfo } from './safetensors.js'
 
@@ -119,7 +120,7 @@ export function checkHeads(heads: readonly number[], numLabels: number): void {
   }
   if (heads.length > 1 && heads.some((n) => n < 2)) throw new ImportError(`every head must have at least 2 outputs, got ${heads.join(',')}`)
   if (!Number.isSafeInteger(numLabels) || numLabels < 1) throw new ImportError(`--num-labels must be a positive integer, got ${numLabels}`)
-  const product = heads.reduce((a, n) => a * n, 1)
+  const product = idSpace(heads)
   if (product < numLabels) {
     throw new ImportError(`heads ${heads.join(',')} cover ${product} label ids (their product), fewer than --num-labels ${numLabels}`)
   }
@@ -141,7 +142,7 @@ export function buildModel(weight: Float32Array, bias: Float32Array, total: numb
 
 export async function importSafetensors(opts: ImportOptions): Promise<ImportResult> {
   checkHeads(opts.heads, opts.numLabels)
-  const total = opts.heads.reduce((a, n) => a + n, 0)
+  const total = outputWidth(opts.heads)
   if (opts.force !== true) {
     const existing = await readdir(opts.out).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return []

@@ -23,7 +23,8 @@ export async function generateOpenApi(): Promise<Record<string, unknown>> {
       labels: ['a', 'b', 'c', 'd'],
     })
     model.dispose()
-    const app = await buildApp(loadConfig({ MHE_MODEL: dir, MHE_BACKEND: 'cpu' }), { logger: false })
+    // The document needs no engine thread (and a .ts worker would need a loader, tools/lib/ts-workers.ts).
+    const app = await buildApp(loadConfig({ MHE_MODEL: dir, MHE_BACKEND: 'cpu', MHE_ENGINE_THREAD: 'false' }), { logger: false })
     try {
       return app.swagger() as unknown as Record<string, unknown>
     } finally {

@@ -1,11 +1,13 @@
-// npm run openapi: writes openapi/openapi.json from the route schemas and the typed client's types from it.
+// npm run openapi: writes openapi/openapi.json from the route schemas, then the clients generated from it: the
+// openapi-typescript types (tools/client/) and the third-party generators' clients (test/clients/).
 import { writeFile } from 'node:fs/promises'
 import { generateOpenApi } from './generate.js'
 import { clientTypes } from './client-types.js'
+import { CLIENTS_DIR, generateClients } from './clients.js'
 
 const doc = await generateOpenApi()
 const json = JSON.stringify(doc, null, 2) + '\n'
-// The types first: openapi.json is then the newest of the two, as the document they are generated from.
-await writeFile('tools/client/openapi-types.ts', await clientTypes(json))
 await writeFile('openapi/openapi.json', json)
-process.stdout.write('wrote openapi/openapi.json and tools/client/openapi-types.ts\n')
+await writeFile('tools/client/openapi-types.ts', await clientTypes(json))
+await generateClients('openapi/openapi.json', CLIENTS_DIR)
+process.stdout.write(`wrote openapi/openapi.json, tools/client/openapi-types.ts and ${CLIENTS_DIR}/\n`)

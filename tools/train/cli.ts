@@ -4,7 +4,8 @@
 import { rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import type { Manifest } from '../../src/bundle/manifest.js'
+import { MANIFEST_FILE, type Manifest } from '../../src/bundle/manifest.js'
+import { OPTIONS } from '../../src/config.js'
 import { writeBundle } from '../bundle/write.js'
 import { DEFAULT_NGRAMS, type NgramSettings } from '../features/ngrams.js'
 import { ProgressBar } from './progress.js'
@@ -15,7 +16,7 @@ import { balancedHeads, evaluate, train } from './train.js'
 import { loadWords, TIERS, type Tier } from './words.js'
 
 const HELP = `Usage: npm run train -- [options]
-  --out DIR             bundle folder to write (models/demo)
+  --out DIR             bundle folder to write (${OPTIONS.modelDir.default})
   --name NAME           model name in mhe.json (demo)
   --max-tier T          SCOWL tiers up to T (10,20,35,40,50,55,60,70; default 50 = 61,446 words)
   --num-labels C        keep only the first C words (commonest first)
@@ -38,7 +39,7 @@ const HELP = `Usage: npm run train -- [options]
 async function main(): Promise<void> {
   const { values: a } = parseArgs({
     options: {
-      out: { type: 'string', default: 'models/demo' },
+      out: { type: 'string', default: OPTIONS.modelDir.default },
       name: { type: 'string', default: 'demo' },
       'max-tier': { type: 'string', default: '50' },
       'num-labels': { type: 'string' },
@@ -174,7 +175,7 @@ async function main(): Promise<void> {
   const manifest = await save(model, final)
   model.dispose()
   if (a.report !== undefined) await writeFile(a.report, JSON.stringify({ manifest }, null, 2) + '\n')
-  log(`wrote ${join(a.out, 'mhe.json')}`)
+  log(`wrote ${join(a.out, MANIFEST_FILE)}`)
 }
 
 main().catch((err: unknown) => {

@@ -4,7 +4,7 @@
 // matMul in autodiff is ~50x slower than an explicit transpose here.
 
 import * as tf from '@tensorflow/tfjs'
-import { decompose, exactTopK, mergeTopK, type Candidate, type HeadList } from '../../src/mhe/codec.js'
+import { decompose, exactTopK, idSpace, mergeTopK, outputWidth, type Candidate, type HeadList } from '../../src/mhe/codec.js'
 import { mulberry32, type Rng } from './typos.js'
 
 /** A batch of sparse feature rows in CSR form. */
@@ -95,10 +95,10 @@ export class MheMlp {
 
   constructor(cfg: MlpConfig) {
     this.cfg = cfg
-    const product = cfg.heads.reduce((a, n) => a * n, 1)
+    const product = idSpace(cfg.heads)
     if (product < cfg.numLabels) throw new Error(`heads ${cfg.heads.join(',')} cover ${product} ids, fewer than ${cfg.numLabels} labels`)
     if (cfg.hidden.length === 0) throw new Error('at least one hidden layer is needed')
-    this.outDim = cfg.heads.reduce((a, n) => a + n, 0)
+    this.outDim = outputWidth(cfg.heads)
     const rng = mulberry32(cfg.seed)
     const h1 = (this.h1 = cfg.hidden[0]!)
     // Inputs are L2-normalised, so a unit-scale kernel keeps pre-activations near unit variance.

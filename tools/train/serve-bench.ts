@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs'
 import { loadBundle } from '../../src/engine/model-load.js'
 import { writeBundle } from '../bundle/write.js'
 import { Engine } from '../../src/engine/engine.js'
+import { outputWidth } from '../../src/mhe/codec.js'
 import { DEFAULT_NGRAMS, featurizeBatch } from '../features/ngrams.js'
 import { useBackend } from './suite.js'
 import { balancedHeads } from './train.js'
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
       const model = tf.sequential({
         layers: [
           tf.layers.dense({ units: hidden, activation: 'relu', inputShape: [DEFAULT_NGRAMS.dim] }),
-          tf.layers.dense({ units: heads.reduce((s, h) => s + h, 0) }),
+          tf.layers.dense({ units: outputWidth(heads) }),
         ],
       })
       const dir = join(tmp, heads.join('x'))
@@ -73,7 +74,7 @@ async function main(): Promise<void> {
       '| heads | classifier params | ms / batch | min ms |\n| --- | ---: | ---: | ---: |\n' +
       engines
         .map((e) => {
-          const params = (hidden + 1) * e.heads.reduce((s, h) => s + h, 0)
+          const params = (hidden + 1) * outputWidth(e.heads)
           const name = e.heads.length === 1 ? `OHE [${e.heads[0]}]` : `MHE [${e.heads.join(', ')}]`
           return `| ${name} | ${params.toLocaleString('en-US')} | ${median(e.times).toFixed(1)} | ${Math.min(...e.times).toFixed(1)} |`
         })

@@ -2,6 +2,7 @@
 // steps with a cosine learning-rate decay; plus the head-size helper and the top-k evaluation used everywhere.
 
 import { featurizeSparse, type NgramSettings, type SparseVector } from '../features/ngrams.js'
+import { idSpace } from '../../src/mhe/codec.js'
 import { MheMlp, toSparseBatch } from './mlp.js'
 import { mulberry32, randInt, typo, type Rng } from './typos.js'
 
@@ -11,9 +12,8 @@ export function balancedHeads(numLabels: number, numHeads: number): number[] {
   if (numHeads === 1) return [numLabels]
   const base = Math.max(2, Math.floor(Math.pow(numLabels, 1 / numHeads)))
   const heads = new Array<number>(numHeads).fill(base)
-  const product = () => heads.reduce((a, n) => a * n, 1)
   // Grow the heads one at a time, head 1 first, until they cover numLabels.
-  for (let h = 0; product() < numLabels; h = (h + 1) % numHeads) heads[h]!++
+  for (let h = 0; idSpace(heads) < numLabels; h = (h + 1) % numHeads) heads[h]!++
   return heads
 }
 

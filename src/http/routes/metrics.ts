@@ -1,17 +1,24 @@
 // GET /metrics: Prometheus text exposition of the service's registry.
 
-import type { FastifyInstance } from 'fastify'
-import type { Metrics } from '../../serving/metrics.js'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { errorResponses } from '../schemas.js'
+import { OPTIONAL_BEARER } from '../openapi.js'
 
-export default async function metricsRoutes(app: FastifyInstance, opts: { metrics: Metrics }): Promise<void> {
-  const { registry } = opts.metrics
+const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { registry } = app.metrics
   app.get(
     '/metrics',
     {
       schema: {
-        summary: 'Prometheus metrics (text exposition format)',
+        operationId: 'getMetrics',
+        summary: 'Prometheus metrics',
+        description: 'Prometheus text exposition format 0.0.4. Open unless the server sets MHE_METRICS_AUTH=true.',
         tags: ['health'],
-        response: { 200: { type: 'string', description: 'Prometheus text format 0.0.4' } },
+        security: OPTIONAL_BEARER,
+        response: {
+          200: { description: 'The metrics, as Prometheus text.', content: { 'text/plain': { schema: { type: 'string' } } } },
+          ...errorResponses(401, 500, 503),
+        },
       },
     },
     async (_request, reply) => {
@@ -20,3 +27,5 @@ export default async function metricsRoutes(app: FastifyInstance, opts: { metric
     },
   )
 }
+
+export default metricsRoutes

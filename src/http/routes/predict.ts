@@ -1,11 +1,14 @@
-// POST /predict: JSON or raw float32 instances in, top-k labels with scores out.
+// POST /predict (JSON) and POST /predict/binary (raw float32): instances in, top-k labels with scores out.
 
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { errors, ServiceError } from '../../errors.js'
-import { systemClock, type AbortLike, BatcherClosedError, CancelledError, DeadlineExceededError, QueueFullError } from '../../serving/batcher.js'
-import { ErrorBody, PredictJsonBody, PredictResponse, TopKQuery, BinaryBody } from '../schemas.js'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { errors } from '../../errors.js'
+import { systemClock, type AbortLike } from '../../serving/batcher.js'
+import { BinaryBody, errorResponses, jsonResponse, PredictJsonBody, PredictResponse, TopKQuery } from '../schemas.js'
+import { BEARER, documented } from '../openapi.js'
+import { parseTopK } from '../top-k.js'
+import type { Instance, Loaded, Service } from '../../serving/service.js'
 import type { Config } from '../../config.js'
-import type { Instance, Service } from '../../serving/service.js'
 import type { Candidate } from '../../mhe/codec.js'
 
 /** Checks that every value is a finite float32 (a float64 like 1e39 overflows to Infinity). */
@@ -19,9 +22,11 @@ export function checkFinite(features: Float32Array, d: number, original?: number
   }
 }
 
-/** `one` gives a featureDim-long buffer for a one-instance request (recycled: most requests carry one). */
-function fromJson(instances: number[][], d: number, one: () => Float32Array): Float32Array {
-  const features = instances.length === 1 ? one() : new Float32Array(instances.length * d)
+/** Recycled featureDim-long buffers for one-instance requests (most requests carry one). */
+type OneInstancePool = Loaded['instanceBuffers']
+
+function fromJson(instances: number[][], d: number, pool: OneInstancePool): Float32Array {
+  const features = instances.length === 1 ? pool.take() : new Float32Array(instances.length * d)
   for (let i = 0; i < instances.length; i++) {
     const row = instances[i]!
     if (row.length !== d) throw errors.badInstance(`instance ${i} has ${row.length} values, the model expects ${d}`)
@@ -31,20 +36,13 @@ function fromJson(instances: number[][], d: number, one: () => Float32Array): Fl
   return features
 }
 
-function fromBinary(body: Buffer, d: number, one: () => Float32Array): Float32Array {
+function fromBinary(body: Buffer, d: number, pool: OneInstancePool): Float32Array {
   if (body.length === 0 || body.length % (4 * d) !== 0) throw errors.badBinaryBody(body.length, d)
   // Copy into an aligned buffer: the body's bytes may start at any offset. Wire format is little-endian.
-  const features = body.length === 4 * d ? one() : new Float32Array(body.length / 4)
+  const features = body.length === 4 * d ? pool.take() : new Float32Array(body.length / 4)
   new Uint8Array(features.buffer).set(body)
   checkFinite(features, d)
   return features
-}
-
-function parseTopK(raw: unknown, max: number): number {
-  if (raw === undefined) return 1
-  const k = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw
-  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > max) throw errors.badTopK(raw, max)
-  return k
 }
 
 /**
@@ -72,28 +70,31 @@ class ConnectionClosed implements AbortLike {
   }
 }
 
-/** Maps the batcher's refusals to HTTP errors; anything else is the engine's fault (500). */
-function toServiceError(err: unknown, config: Config, service: Service): ServiceError {
-  if (err instanceof ServiceError) return err
-  if (err instanceof QueueFullError) return errors.queueFull(1)
-  if (err instanceof BatcherClosedError) return errors.shuttingDown(1)
-  if (err instanceof DeadlineExceededError) return errors.timeout(config.requestTimeoutMs)
-  if (err instanceof CancelledError) return errors.clientClosed()
-  if (service.state === 'failed') return errors.engineFailed() // the batch in flight when the engine thread died
-  throw err
+/** What is served, or 503: listening while the model loads (or after it failed to), nothing predicts yet. */
+export function servedModel(service: Service): Loaded {
+  const loaded = service.loaded
+  if (loaded === undefined) throw service.state === 'failed' ? errors.engineFailed() : errors.notReady()
+  return loaded
 }
 
 /**
- * Runs n = features.length / featureDim instances through the batcher, k labels each (capped at numLabels): the
- * limits, service states, deadline and cancellation every prediction route shares (/predict and the V2 infer).
+ * Queues n = features.length / featureDim instances, k labels each (capped at numLabels), and waits for their
+ * batch: the limits, deadline and cancellation every prediction route shares (/predict, /predict/binary, V2 infer).
  */
-export async function predictInstances(service: Service, config: Config, features: Float32Array, k: number, reply: FastifyReply): Promise<Candidate[][]> {
-  const d = service.manifest.featureDim
+export async function predictFeatures(
+  config: Config,
+  service: Service,
+  loaded: Loaded,
+  features: Float32Array,
+  k: number,
+  reply: FastifyReply,
+): Promise<Candidate[][]> {
+  const { manifest } = loaded
+  const d = manifest.featureDim
   const n = features.length / d
   if (n > config.maxInstances) throw errors.tooManyInstances(n, config.maxInstances)
-  if (service.state === 'starting') throw errors.notReady()
   if (service.state === 'failed') throw errors.engineFailed()
-  const kEff = Math.min(k, service.manifest.numLabels)
+  const kEff = Math.min(k, manifest.numLabels)
   const items: Instance[] = []
   for (let i = 0; i < n; i++) items.push({ features: features.subarray(i * d, (i + 1) * d), k: kEff })
 
@@ -102,15 +103,11 @@ export async function predictInstances(service: Service, config: Config, feature
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) abort.abort()
   })
-  let results: Candidate[][]
-  try {
-    results = await service.batcher.submit(items, {
-      signal: abort,
-      deadline: systemClock.now() + config.requestTimeoutMs,
-    })
-  } catch (err) {
-    throw toServiceError(err, config, service)
-  }
+  // The batcher's refusals (queue full, closed, deadline, client gone) go to the error handler as they are.
+  const results = await loaded.batcher.submit(items, {
+    signal: abort,
+    deadline: systemClock.now() + config.requestTimeoutMs,
+  })
   // Finite features can still overflow float32 inside the model (e.g. 3e38): NaN scores are the input's fault.
   const bad = results.findIndex((cands) => cands.some((c) => Number.isNaN(c.logScore)))
   if (bad >= 0) {
@@ -119,61 +116,98 @@ export async function predictInstances(service: Service, config: Config, feature
   return results
 }
 
-export default async function predictRoutes(app: FastifyInstance, opts: { config: Config; service: Service }): Promise<void> {
-  const { config, service } = opts
-  const { manifest, labels } = service
-  const d = manifest.featureDim
-  const takeBuffer = () => service.instanceBuffers.take()
+/** `application/json; charset=utf-8` -> `application/json`. */
+const mediaType = (contentType: string | undefined): string | undefined => contentType?.split(';', 1)[0]!.trim().toLowerCase()
 
-  const toPrediction = (candidates: Candidate[]) => {
+/** The request as the schemas type it; the body is JSON or, for application/octet-stream, raw bytes. */
+interface PredictRequest {
+  Body: PredictJsonBody | Buffer | undefined
+  Querystring: TopKQuery
+}
+
+const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { config, mhe: service } = app
+
+  const toPrediction = (candidates: Candidate[], labels: Loaded['labels']) => {
     const topK = candidates.map((c) => ({ label_id: c.id, label: labels.name(c.id), score: Math.exp(c.logScore) }))
     const best = candidates[0]!
     return { ...topK[0]!, head_ids: best.headIds, top_k: topK }
   }
 
-  app.post(
+  /** Queues the instances of a parsed request, waits for their batch and answers; shared by both routes. */
+  const answer = async (loaded: Loaded, features: Float32Array, k: number, request: FastifyRequest, reply: FastifyReply) => {
+    // Let go of the parsed body before waiting for the batch. Held across the wait, its arrays (one JS array of
+    // featureDim numbers per instance) survive scavenges and get copied and promoted: a GC cost that grows with
+    // concurrency (bench/README.md). Only the Float32Array copy is used from here on.
+    ;(request as { body: unknown }).body = undefined
+    const results = await predictFeatures(config, service, loaded, features, k, reply)
+    const { manifest, labels } = loaded
+    return { model: manifest.name, version: manifest.version, predictions: results.map((c) => toPrediction(c, labels)) }
+  }
+
+  app.post<PredictRequest>(
     '/predict',
     {
       schema: {
-        summary: 'Predict labels for a batch of feature vectors',
+        operationId: 'predict',
+        summary: 'Predict labels for a batch of feature vectors (JSON)',
         description:
-          'JSON `{"instances": [[...featureDim numbers], ...], "top_k": k}`, or `application/octet-stream` with raw ' +
-          'little-endian float32 values (n x featureDim) and `top_k` in the query. Both answer the same JSON.',
+          'Takes `{"instances": [[...featureDim numbers], ...], "top_k": k}` and answers one prediction per instance, ' +
+          'in order, each with its top_k labels best first. For raw float32 bodies, use `predictBinary`.',
         tags: ['predict'],
+        security: BEARER,
         querystring: TopKQuery,
-        body: {
-          content: {
-            'application/json': { schema: PredictJsonBody },
-            'application/octet-stream': { schema: BinaryBody },
-          },
-        },
-        response: { 200: PredictResponse, '4xx': ErrorBody, '5xx': ErrorBody },
+        body: { content: { 'application/json': { schema: PredictJsonBody } } },
+        response: { 200: jsonResponse('One prediction per instance, in order.', PredictResponse), ...errorResponses(400, 401, 413, 415, 500, 503) },
+      },
+      // Raw float32 bodies (and their ?top_k) are still taken here, as before predictBinary; the document shows
+      // them only on predictBinary, so that every generator sees one media type per operation.
+      config: { swaggerTransform: ({ schema, url }) => documented({ ...schema, querystring: undefined }, url) },
+    },
+    async (request, reply) => {
+      const { body, query } = request
+      // No Content-Type and no body: Fastify parses nothing and hands over undefined.
+      if (body === undefined || body === null) throw errors.unsupportedMediaType(request.headers['content-type'])
+      const loaded = servedModel(service)
+      const d = loaded.manifest.featureDim
+      if (Buffer.isBuffer(body)) return answer(loaded, fromBinary(body, d, loaded.instanceBuffers), parseTopK(query.top_k, config.maxTopK), request, reply)
+      if (body.instances.length === 0) throw errors.emptyBatch()
+      if (body.instances.length > config.maxInstances) throw errors.tooManyInstances(body.instances.length, config.maxInstances)
+      // A query top_k is checked even when the body's wins: a bad one is never silently ignored.
+      const queryK = parseTopK(query.top_k, config.maxTopK)
+      const k = body.top_k === undefined ? queryK : parseTopK(body.top_k, config.maxTopK)
+      return answer(loaded, fromJson(body.instances, d, loaded.instanceBuffers), k, request, reply)
+    },
+  )
+
+  app.post<{ Body: Buffer | undefined; Querystring: TopKQuery }>(
+    '/predict/binary',
+    {
+      schema: {
+        operationId: 'predictBinary',
+        summary: 'Predict labels for a batch of raw float32 feature vectors',
+        description:
+          'The fast path for heavy clients: the body is raw little-endian float32, n x featureDim values (n is ' +
+          'inferred from the length), `top_k` in the query. Answers exactly what `predict` answers for the same values.',
+        tags: ['predict'],
+        security: BEARER,
+        querystring: TopKQuery,
+        body: { content: { 'application/octet-stream': { schema: BinaryBody } } },
+        response: { 200: jsonResponse('One prediction per instance, in order.', PredictResponse), ...errorResponses(400, 401, 413, 415, 500, 503) },
+      },
+      // Checked before the body is read: a JSON body is refused, not parsed.
+      onRequest: (request, _reply, done) => {
+        const type = request.headers['content-type']
+        done(mediaType(type) === 'application/octet-stream' ? undefined : errors.unsupportedMediaType(type, 'application/octet-stream'))
       },
     },
-    async (request: FastifyRequest, reply: FastifyReply) => {
-      const query = request.query as { top_k?: unknown }
-      let features: Float32Array
-      let k: number
-      // No Content-Type and no body: Fastify parses nothing and hands over undefined.
-      if (request.body === undefined || request.body === null) throw errors.unsupportedMediaType(request.headers['content-type'])
-      if (Buffer.isBuffer(request.body)) {
-        features = fromBinary(request.body, d, takeBuffer)
-        k = parseTopK(query.top_k, config.maxTopK)
-      } else {
-        const body = request.body as PredictJsonBody
-        if (body.instances.length === 0) throw errors.emptyBatch()
-        if (body.instances.length > config.maxInstances) throw errors.tooManyInstances(body.instances.length, config.maxInstances)
-        // A query top_k is checked even when the body's wins: a bad one is never silently ignored.
-        const queryK = parseTopK(query.top_k, config.maxTopK)
-        k = body.top_k === undefined ? queryK : parseTopK(body.top_k, config.maxTopK)
-        features = fromJson(body.instances, d, takeBuffer)
-      }
-      // Let go of the parsed body before waiting for the batch. Held across the wait, its arrays (one JS array of
-      // featureDim numbers per instance) survive scavenges and get copied and promoted: a GC cost that grows with
-      // concurrency (bench/README.md). Only the Float32Array copy is used from here on.
-      ;(request as { body: unknown }).body = undefined
-      const results = await predictInstances(service, config, features, k, reply)
-      return { model: manifest.name, version: manifest.version, predictions: results.map(toPrediction) }
+    async (request, reply) => {
+      const body = request.body
+      if (!Buffer.isBuffer(body)) throw errors.unsupportedMediaType(request.headers['content-type'], 'application/octet-stream')
+      const loaded = servedModel(service)
+      return answer(loaded, fromBinary(body, loaded.manifest.featureDim, loaded.instanceBuffers), parseTopK(request.query.top_k, config.maxTopK), request, reply)
     },
   )
 }
+
+export default predictRoutes

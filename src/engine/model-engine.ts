@@ -1,0 +1,57 @@
+// The one interface of an engine, on this thread (engine.ts) or on a worker thread (thread-host.ts), and the
+// function that starts either. The service sees only this.
+
+import type { BackendChoice } from './backend.js'
+import type { BackendRequest } from '../config.js'
+import type { BundleFiles } from '../bundle/files.js'
+import type { Manifest } from '../bundle/manifest.js'
+import type { Candidate } from '../mhe/codec.js'
+import type { FloatPool } from './float-pool.js'
+import { EngineThread } from './thread-host.js'
+import type { Log } from '../log.js'
+
+export interface ModelEngine {
+  readonly manifest: Manifest
+  /** The tfjs backend that runs the model, and the candidates tried before it. */
+  readonly backend: BackendChoice
+  /**
+   * Runs one batch. features: n * featureDim float32, row-major; topK[i] = k wanted for instance i. Resolves, per
+   * instance, with its exact top-k valid labels, best first (fewer only if the model has fewer labels).
+   *
+   * Buffer ownership: predict takes `features` over, with its whole underlying buffer. The caller must not read or
+   * write it afterwards; once the engine is done with it, the buffer goes to the engine's `recycle` pool (if any).
+   */
+  predict(features: Float32Array, n: number, topK: ArrayLike<number>): Promise<Candidate[][]>
+  /** Live tfjs tensors (on the engine thread: as of its last answer). */
+  numTensors(): number
+  /**
+   * Where the feature buffers of finished batches go back to (StartEngineOptions.recycle). Settable after start: the
+   * service sizes its batch buffers only once the backend, and with it the batch size, is known (config.ts batchingFor).
+   */
+  recycle: FloatPool | undefined
+  /** Called at most once, when the engine can predict no more (its thread died); never by the in-thread engine. */
+  onFailure: ((err: Error) => void) | undefined
+  dispose(): void | Promise<void>
+}
+
+export interface StartEngineOptions {
+  files: BundleFiles
+  backend: BackendRequest
+  /** true: on a worker thread, beside the event loop; false: on this thread. */
+  thread: boolean
+  log: Log
+  /** Where the feature buffers of finished batches go back to. */
+  recycle?: FloatPool
+}
+
+/** Picks the backend, loads the model and warms it up, on a worker thread or on this one. */
+export async function startEngine(opts: StartEngineOptions): Promise<ModelEngine> {
+  const { files, backend, log, recycle } = opts
+  if (opts.thread) return EngineThread.start({ modelDir: files.dir, backend, manifest: files.manifest, log, recycle })
+  // Loaded only here, so a main thread that hands the model to a worker never loads tfjs.
+  const [{ selectBackend }, { loadModel }, { Engine }] = await Promise.all([import('./backend.js'), import('./model-load.js'), import('./engine.js')])
+  const choice = await selectBackend(backend, log)
+  const engine = await Engine.create(await loadModel(files), choice, { recycle })
+  await engine.warmUp()
+  return engine
+}

@@ -1,0 +1,62 @@
+// One error handler: every failure (ours, Fastify's, a plugin's or the batcher's) becomes a ServiceError, whose
+// code fixes status and headers (src/errors.ts), and is answered in Fastify's error shape and counted by code.
+
+import { STATUS_CODES } from 'node:http'
+import fp from 'fastify-plugin'
+import type { FastifyError, FastifyInstance } from 'fastify'
+import { errors, ServiceError } from '../../errors.js'
+import { BatcherClosedError, CancelledError, DeadlineExceededError, QueueFullError } from '../../serving/batcher.js'
+import { topKSchemaError } from '../top-k.js'
+
+function toServiceError(err: FastifyError, app: FastifyInstance, contentType: string | undefined): ServiceError {
+  if (err instanceof ServiceError) return err
+  const { config } = app
+  // The batcher's refusals.
+  if (err instanceof QueueFullError) return errors.queueFull()
+  if (err instanceof BatcherClosedError) return errors.shuttingDown()
+  if (err instanceof DeadlineExceededError) return errors.timeout(config.requestTimeoutMs)
+  if (err instanceof CancelledError) return errors.clientClosed()
+  if (err.validation) {
+    const first = err.validation[0]
+    const got = first && 'data' in first ? first.data : undefined // Ajv's verbose mode keeps the value
+    return (first && topKSchemaError(first.instancePath, got, config.maxTopK)) ?? errors.badRequest(`expected the documented request shape: ${err.message}`)
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return errors.unsupportedMediaType(contentType)
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return errors.bodyTooLarge(config.bodyLimit)
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return errors.malformedJson(err.message)
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return errors.badRequest('expected a JSON body with "instances", got an empty body')
+  }
+  if (err instanceof SyntaxError) return errors.malformedJson(err.message)
+  const status = err.statusCode ?? 500
+  if (status >= 400 && status < 500) return errors.badRequest(err.message)
+  if (app.mhe.state === 'failed') return errors.engineFailed() // the batch in flight when the engine thread died
+  return errors.internal()
+}
+
+export default fp(
+  async function errorHandling(app) {
+    app.setErrorHandler((err: FastifyError, request, reply) => {
+      let e: ServiceError
+      try {
+        e = toServiceError(err, app, request.headers['content-type'])
+      } catch {
+        e = errors.internal() // describing the error failed: still answer in our shape
+      }
+      if (e.code === 'MHE_INTERNAL') request.log.error({ err }, 'request failed')
+      app.metrics.reject(e.code)
+      void reply
+        .code(e.statusCode)
+        .headers(e.headers)
+        .send({ statusCode: e.statusCode, code: e.code, error: STATUS_CODES[e.statusCode] ?? 'Error', message: e.message })
+    })
+    app.setNotFoundHandler((request) => {
+      throw errors.notFound(request.method, request.url.split('?')[0]!)
+    })
+  },
+  { name: 'mhe-errors', dependencies: ['mhe-metrics'], decorators: { fastify: ['config'] } },
+)

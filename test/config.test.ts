@@ -1,0 +1,150 @@
+// src/config.ts without a process: every setting from its variable and its flag, the defaults, and each message
+// a bad value gets.
+import t from 'tap'
+import { ConfigError, OPTIONS, loadConfig, type Config } from '../src/config.js'
+
+type Key = keyof Config
+
+/** A valid value other than the default, as text, and what it parses to. */
+const other: { [K in Key]: [string, Config[K]] } = {
+  port: ['9123', 9123],
+  host: ['0.0.0.0', '0.0.0.0'],
+  modelDir: ['/srv/bundle', '/srv/bundle'],
+  backend: ['cpu', 'cpu'],
+  maxBatch: ['32', 32],
+  maxDelayMs: ['7', 7],
+  maxQueue: ['8192', 8192],
+  maxInstances: ['12', 12],
+  maxTopK: ['3', 3],
+  requestTimeoutMs: ['2500', 2500],
+  bodyLimit: ['4096', 4096],
+  apiKeys: ['k1,k2', ['k1', 'k2']],
+  shutdownGraceMs: ['0', 0],
+  drainDelayMs: ['0', 0],
+  keepAliveTimeoutMs: ['61000', 61000],
+  workers: ['0', 0],
+  engineThread: ['false', false],
+  metricsAuth: ['true', true],
+  maxEventLoopDelayMs: ['0', 0],
+  logLevel: ['debug', 'debug'],
+}
+const keys = Object.keys(OPTIONS) as Key[]
+
+/** The ConfigError message loadConfig throws, or a failure naming what it returned instead. */
+function message(env: NodeJS.ProcessEnv, argv: string[] = []): string {
+  try {
+    return `no error: ${JSON.stringify(loadConfig(env, argv))}`
+  } catch (err) {
+    return err instanceof ConfigError ? err.message : `not a ConfigError: ${String(err)}`
+  }
+}
+
+t.test('defaults', async (t) => {
+  t.strictSame(loadConfig(), {
+    port: 8080,
+    host: '127.0.0.1',
+    modelDir: 'models/demo',
+    backend: 'auto',
+    maxBatch: 'auto',
+    maxDelayMs: 'auto',
+    maxQueue: 4096,
+    maxInstances: 1024,
+    maxTopK: 100,
+    requestTimeoutMs: 10000,
+    bodyLimit: 16 * 1024 * 1024,
+    apiKeys: [],
+    shutdownGraceMs: 10000,
+    drainDelayMs: 500,
+    keepAliveTimeoutMs: 5000,
+    workers: 1,
+    engineThread: true,
+    metricsAuth: false,
+    maxEventLoopDelayMs: 1000,
+    logLevel: 'info',
+  } satisfies Config)
+})
+
+t.test('reads only the environment it is given, not process.env', async (t) => {
+  const saved = process.env.PORT
+  process.env.PORT = '1'
+  t.teardown(() => (saved === undefined ? delete process.env.PORT : (process.env.PORT = saved)))
+  t.equal(loadConfig({}).port, 8080)
+})
+
+t.test('every setting from its environment variable', async (t) => {
+  t.strictSame([...keys].sort(), Object.keys(other).sort(), 'the table above covers every option')
+  for (const key of keys) {
+    const [text, value] = other[key]
+    t.not(text, OPTIONS[key].default, `${key}: the test value differs from the default`)
+    const config = loadConfig({ [OPTIONS[key].env]: text })
+    t.strictSame(config[key], value, `${OPTIONS[key].env}=${text}`)
+    // Nothing else moved.
+    const rest = keys.filter((k) => k !== key)
+    t.strictSame(pick(config, rest), pick(loadConfig(), rest), `${OPTIONS[key].env} changes only ${key}`)
+  }
+})
+
+t.test('every setting from its flag, in both spellings; a flag wins over the variable', async (t) => {
+  for (const key of keys) {
+    const { env, flag } = OPTIONS[key]
+    const [text, value] = other[key]
+    t.strictSame(loadConfig({}, [`--${flag}`, text])[key], value, `--${flag} ${text}`)
+    t.strictSame(loadConfig({}, [`--${flag}=${text}`])[key], value, `--${flag}=${text}`)
+    t.strictSame(loadConfig({ [env]: OPTIONS[key].default }, [`--${flag}`, text])[key], value, `--${flag} over ${env}`)
+  }
+})
+
+t.test('values: integers trimmed, booleans in two spellings, lists split and trimmed', async (t) => {
+  t.equal(loadConfig({ MHE_MAX_BATCH: ' 12 ' }).maxBatch, 12)
+  for (const [text, value] of [['true', true], ['1', true], [' false ', false], ['0', false]] as const) {
+    t.equal(loadConfig({ MHE_ENGINE_THREAD: text }).engineThread, value, `MHE_ENGINE_THREAD=${JSON.stringify(text)}`)
+  }
+  t.strictSame(loadConfig({ MHE_API_KEYS: ' a , b,,c ,' }).apiKeys, ['a', 'b', 'c'])
+  t.strictSame(loadConfig({ MHE_API_KEYS: ' , ' }).apiKeys, [], 'only separators: no keys')
+  t.equal(loadConfig({ PORT: '0' }).port, 0, 'port 0: any free port')
+  t.equal(loadConfig({ PORT: '65535' }).port, 65535)
+  t.equal(loadConfig({ MHE_MAX_QUEUE: '8', MHE_MAX_BATCH: '8' }).maxQueue, 8, 'a queue as long as one batch')
+})
+
+t.test('each integer setting: below its minimum, fractional, not a number, empty', async (t) => {
+  for (const key of keys) {
+    const o: { env: string; flag: string; kind: string; min?: number; auto?: boolean } = OPTIONS[key]
+    if (o.kind !== 'int') continue
+    const min = o.min ?? 0
+    // The batching settings also take 'auto' (test/config-batching.test.ts), and their message says so.
+    const expected = `an integer >= ${min}${o.auto === true ? ' or auto' : ''}`
+    for (const bad of [String(min - 1), '1.5', 'ten', '', '9007199254740993']) {
+      t.equal(message({ [o.env]: bad }), `${o.env} must be ${expected}, got ${JSON.stringify(bad)}`, `${o.env}=${JSON.stringify(bad)}`)
+    }
+    t.equal(message({}, [`--${o.flag}`, 'x']), `--${o.flag} must be ${expected}, got "x"`, 'a flag is named as the flag')
+  }
+})
+
+t.test('each boolean setting: anything but true, false, 1, 0', async (t) => {
+  for (const key of keys) {
+    const o: { env: string; flag: string; kind: string } = OPTIONS[key]
+    if (o.kind !== 'bool') continue
+    for (const bad of ['yes', 'TRUE', '', '2']) {
+      t.equal(message({ [o.env]: bad }), `${o.env} must be true or false, got ${JSON.stringify(bad)}`, `${o.env}=${JSON.stringify(bad)}`)
+    }
+    t.equal(message({}, [`--${o.flag}`, 'on']), `--${o.flag} must be true or false, got "on"`)
+  }
+})
+
+t.test('the checks across values', async (t) => {
+  t.equal(message({ MHE_BACKEND: 'quantum' }), 'MHE_BACKEND must be one of auto, tensorflow, webgpu, wasm, cpu, got "quantum"')
+  t.equal(message({ LOG_LEVEL: 'loud' }), 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"')
+  t.equal(message({ PORT: '65536' }), 'PORT must be at most 65535, got 65536')
+  t.equal(message({ MHE_MAX_QUEUE: '100', MHE_MAX_BATCH: '256' }), 'MHE_MAX_QUEUE (100) must be at least MHE_MAX_BATCH (256)')
+  t.equal(loadConfig({ MHE_MAX_QUEUE: '100' }, ['--max-batch', '50']).maxQueue, 100, 'checked after the flags apply')
+})
+
+t.test('bad command lines', async (t) => {
+  t.match(message({}, ['--no-such-flag', '1']), /Unknown option '--no-such-flag'/)
+  t.match(message({}, ['--port']), /Option '--port <value>' argument missing/)
+  t.match(message({}, ['serve']), /Unexpected argument 'serve'/)
+})
+
+function pick(c: Config, ks: Key[]): Partial<Config> {
+  return Object.fromEntries(ks.map((k) => [k, c[k]]))
+}
