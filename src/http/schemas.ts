@@ -19,11 +19,6 @@ export const ErrorBody = Type.Object(
   { $id: 'ErrorBody', description: "Every error answer: Fastify's error shape with a stable `code`." },
 )
 
-export const RepositoryError = Type.Object(
-  { error: Type.String({ description: 'what went wrong: for a failed load, the file and the mismatch' }) },
-  { $id: 'RepositoryError', description: "An error of the repository endpoints, in the Open Inference Protocol's shape." },
-)
-
 export const TopKQuery = Type.Object({
   top_k: topKField(`labels per instance, best first (default ${TOP_K_DEFAULT})`),
 })
@@ -151,7 +146,7 @@ export const Health = Type.Object(
 )
 
 /** The schemas named in the OpenAPI document (components.schemas), by their `$id`. */
-export const NAMED_SCHEMAS = [PredictJsonBody, PredictResponse, Prediction, ScoredLabel, ModelInfo, ModelList, ModelStatus, VersionStatus, Health, ErrorBody, RepositoryError]
+export const NAMED_SCHEMAS = [PredictJsonBody, PredictResponse, Prediction, ScoredLabel, ModelInfo, ModelList, ModelStatus, VersionStatus, Health, ErrorBody]
 
 export type TopKQuery = Static<typeof TopKQuery>
 export type PredictJsonBody = Static<typeof PredictJsonBody>

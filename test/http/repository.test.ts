@@ -82,6 +82,21 @@ t.test('two models side by side; the default model; pinned versions; answers nam
   const meta = (await app.inject('/models/a?version=1')).json() as { name: string; model_version: string; featureDim: number }
   t.same([meta.name, meta.model_version, meta.featureDim], ['a', '1', 8])
   t.equal(((await app.inject('/model')).json() as { name: string }).name, 'b', 'GET /model: the default model')
+
+  // The Open Inference Protocol addresses the same models and versions by path.
+  const v2 = (await app.inject('/v2/models/a')).json() as { name: string; versions: string[] }
+  t.same([v2.name, v2.versions], ['a', ['1', '2']])
+  const v2infer = async (url: string) => {
+    const res = await app.inject({ method: 'POST', url, payload: { inputs: [{ name: 'features', datatype: 'FP32', shape: [1, A.featureDim], data: row(A.featureDim) }], outputs: [{ name: 'labels' }], parameters: { top_k: 2 } } })
+    t.equal(res.statusCode, 200, url)
+    const out = res.json() as { model_name: string; model_version: string; outputs: { data: string[] }[] }
+    t.equal(res.headers['x-mhe-model-version'], out.model_version)
+    return { version: out.model_version, labelVersions: out.outputs[0]!.data.map((l) => versionOfLabel('a', l)) }
+  }
+  t.same(await v2infer('/v2/models/a/infer'), { version: '2', labelVersions: [2, 2] }, 'V2: the newest ready version')
+  t.same(await v2infer('/v2/models/a/versions/1/infer'), { version: '1', labelVersions: [1, 1] }, 'V2: the version the path names')
+  t.equal((await app.inject('/v2/models/a/versions/1/ready')).json().ready, true)
+  t.equal((await app.inject('/v2/models/a/versions/3/ready')).statusCode, 404)
 })
 
 t.test('several models and no MHE_DEFAULT_MODEL: /predict says to name one', async (t) => {

@@ -9,13 +9,14 @@ import { systemClock, type AbortLike } from '../../serving/batcher.js'
 import { BinaryBody, errorResponses, jsonResponse, ModelParams, ModelPredictQuery, PredictJsonBody, PredictResponse, TopKQuery, type ModelVersionQuery as VersionQuery } from '../schemas.js'
 import { BEARER, documented } from '../openapi.js'
 import { parseTopK } from '../top-k.js'
-import type { Instance, Loaded } from '../../serving/service.js'
+import type { Instance, Loaded, Service } from '../../serving/service.js'
+import type { Config } from '../../config.js'
 import type { ServedVersion } from '../../serving/models.js'
 import { MODEL_NAME_HEADER, MODEL_VERSION_HEADER } from '../model-address.js'
 import type { Candidate } from '../../mhe/codec.js'
 
 /** Checks that every value is a finite float32 (a float64 like 1e39 overflows to Infinity). */
-function checkFinite(features: Float32Array, d: number, original?: number[][]): void {
+export function checkFinite(features: Float32Array, d: number, original?: number[][]): void {
   for (let j = 0; j < features.length; j++) {
     if (!Number.isFinite(features[j]!)) {
       const i = Math.floor(j / d)
@@ -73,6 +74,56 @@ class ConnectionClosed implements AbortLike {
   }
 }
 
+/**
+ * Queues n = features.length / featureDim instances, k labels each (capped at numLabels), and waits for their
+ * batch: the limits, deadline and cancellation every prediction route shares (/predict, /models/{name}/predict, V2
+ * infer). The caller holds a lease on the version `loaded` belongs to (ModelSet.acquire) until this settles.
+ */
+export async function predictFeatures(
+  config: Config,
+  service: Service,
+  loaded: Loaded,
+  features: Float32Array,
+  k: number,
+  reply: FastifyReply,
+): Promise<Candidate[][]> {
+  const { manifest } = loaded
+  const d = manifest.featureDim
+  const n = features.length / d
+  if (n > config.maxInstances) throw errors.tooManyInstances(n, config.maxInstances)
+  if (service.state === 'failed') throw errors.engineFailed()
+  const kEff = Math.min(k, manifest.numLabels)
+  const items: Instance[] = []
+  for (let i = 0; i < n; i++) items.push({ features: features.subarray(i * d, (i + 1) * d), k: kEff })
+
+  // A client that leaves takes its queued instances with it.
+  const abort = new ConnectionClosed()
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) abort.abort()
+  })
+  // The batcher's refusals (queue full, closed, deadline, client gone) go to the error handler as they are.
+  const results = await loaded.batcher.submit(items, {
+    signal: abort,
+    deadline: systemClock.now() + config.requestTimeoutMs,
+  })
+  // Finite features can still overflow float32 inside the model (e.g. 3e38): NaN scores are the input's fault.
+  const bad = results.findIndex((cands) => cands.some((c) => Number.isNaN(c.logScore)))
+  if (bad >= 0) {
+    throw errors.badInstance(`instance ${bad} overflows the model's float32 outputs (NaN scores), expected feature values of a smaller magnitude`)
+  }
+  return results
+}
+
+/**
+ * The version a request goes to, leased until the caller releases it (an unload waits for that): 503 while nothing is
+ * loaded yet or after the engine failed, 404 for a model or version not served. `name` undefined: the default model.
+ */
+export function acquireModel(service: Service, name: string | undefined, version?: number): ServedVersion {
+  if (service.state === 'failed') throw errors.engineFailed()
+  if (service.state === 'starting') throw errors.notReady()
+  return service.models.acquire(name, version)
+}
+
 /** `application/json; charset=utf-8` -> `application/json`. */
 const mediaType = (contentType: string | undefined): string | undefined => contentType?.split(';', 1)[0]!.trim().toLowerCase()
 
@@ -100,47 +151,19 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   /** Queues the instances of a parsed request, waits for their batch and answers; shared by every route. */
   const answer = async (served: ServedVersion, features: Float32Array, k: number, request: FastifyRequest, reply: FastifyReply) => {
-    const { manifest, labels, batcher } = served.loaded
-    const d = manifest.featureDim
     // Let go of the parsed body before waiting for the batch. Held across the wait, its arrays (one JS array of
     // featureDim numbers per instance) survive scavenges and get copied and promoted: a GC cost that grows with
     // concurrency (bench/README.md). Only the Float32Array copy is used from here on.
     ;(request as { body: unknown }).body = undefined
-    const n = features.length / d
-    if (n > config.maxInstances) throw errors.tooManyInstances(n, config.maxInstances)
-    if (service.state === 'failed') throw errors.engineFailed()
-    const kEff = Math.min(k, manifest.numLabels)
-    const items: Instance[] = []
-    for (let i = 0; i < n; i++) items.push({ features: features.subarray(i * d, (i + 1) * d), k: kEff })
-
-    // A client that leaves takes its queued instances with it.
-    const abort = new ConnectionClosed()
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) abort.abort()
-    })
-    // The batcher's refusals (queue full, closed, deadline, client gone) go to the error handler as they are.
-    const results = await batcher.submit(items, {
-      signal: abort,
-      deadline: systemClock.now() + config.requestTimeoutMs,
-    })
-    // Finite features can still overflow float32 inside the model (e.g. 3e38): NaN scores are the input's fault.
-    const bad = results.findIndex((cands) => cands.some((c) => Number.isNaN(c.logScore)))
-    if (bad >= 0) {
-      throw errors.badInstance(`instance ${bad} overflows the model's float32 outputs (NaN scores), expected feature values of a smaller magnitude`)
-    }
+    const results = await predictFeatures(config, service, served.loaded, features, k, reply)
+    const { manifest, labels } = served.loaded
     const modelVersion = String(served.version)
     reply.header(MODEL_NAME_HEADER, served.model).header(MODEL_VERSION_HEADER, modelVersion)
     return { model: served.model, version: manifest.version, model_version: modelVersion, predictions: results.map((c) => toPrediction(c, labels)) }
   }
 
-  /**
-   * The version that answers, leased until its answer is computed (an unload waits for it), or 503 while nothing is
-   * loaded yet (or after the engine failed), 404 for a model or version not served.
-   */
   const acquire = (request: FastifyRequest<{ Params: { name?: string }; Querystring: Partial<VersionQuery> }>): ServedVersion => {
-    if (service.state === 'failed') throw errors.engineFailed()
-    if (service.state === 'starting') throw errors.notReady()
-    const served = service.models.acquire(request.params.name, request.query.version)
+    const served = acquireModel(service, request.params.name, request.query.version)
     request.mheServed = { model: served.model, version: served.version }
     return served
   }

@@ -8,7 +8,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type, type Static } from 'typebox'
 import { errors } from '../../errors.js'
 import { ADMIN_BEARER } from '../openapi.js'
-import { jsonResponse, ModelParams, RepositoryError } from '../schemas.js'
+import { jsonResponse, ModelParams } from '../schemas.js'
+import { V2Error } from '../v2-schemas.js'
 import type { ModelStatus } from '../../serving/models.js'
 
 const IndexRequest = Type.Object(
@@ -36,7 +37,7 @@ const LoadAnswer = Type.Object({
 })
 
 const errorsOf = (statuses: Record<number, string>) =>
-  Object.fromEntries(Object.entries(statuses).map(([s, d]) => [s, jsonResponse(d, RepositoryError)]))
+  Object.fromEntries(Object.entries(statuses).map(([s, d]) => [s, jsonResponse(d, V2Error)]))
 
 const UNAUTHORIZED = 'The bearer token is missing or not one of MHE_ADMIN_KEYS.'
 
