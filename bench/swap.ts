@@ -26,6 +26,13 @@ async function tensors(server: Running): Promise<number> {
   return Number(/^mhe_tfjs_tensors (\d+)/m.exec(text)?.[1] ?? NaN)
 }
 
+/** The event loop's V8 heap and external memory (MB), to tell its memory from the engine thread's in the RSS. */
+async function mainThreadMb(server: Running): Promise<{ heapMb: number; externalMb: number }> {
+  const text = await (await fetch(`${server.url}/metrics`)).text()
+  const mb = (name: string) => round(Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20, 0)
+  return { heapMb: mb('mhe_nodejs_heap_size_total_bytes'), externalMb: mb('mhe_nodejs_external_memory_bytes') }
+}
+
 /**
  * RSS (MB) of the server once it settles: a second of load first (an idle server runs no GC, so memory freed by an
  * unload would still be counted), then the lowest of a few samples 200 ms apart.
@@ -56,6 +63,7 @@ export async function run(): Promise<ScenarioResult> {
       const steady = await load(spec, 2)
       const rssOne = await settledRss(server, spec)
       const tensorsOne = await tensors(server)
+      const mainOne = await mainThreadMb(server)
 
       // Swaps back to back while the load runs: add a version, load it (the old one is unloaded by the policy).
       const swaps: { status: number; ms: number }[] = []
@@ -82,6 +90,7 @@ export async function run(): Promise<ScenarioResult> {
       await sampler
       const rssAfterSwaps = await settledRss(server, spec)
       const tensorsAfter = await tensors(server)
+      const mainAfter = await mainThreadMb(server)
 
       // Two versions at once (policy latest 2), then back to one.
       writeFileSync(join(repo, MODEL, 'policy.json'), '{"latest": 2}')
@@ -89,11 +98,13 @@ export async function run(): Promise<ScenarioResult> {
       await control(server, 'load')
       const rssTwo = await settledRss(server, spec)
       const tensorsTwo = await tensors(server)
+      const mainTwo = await mainThreadMb(server)
       writeFileSync(join(repo, MODEL, 'policy.json'), '{"latest": 1}')
       addVersion()
       await control(server, 'load')
       const rssBackToOne = await settledRss(server, spec)
       const tensorsBack = await tensors(server)
+      const mainBack = await mainThreadMb(server)
 
       const row = (name: string, x: typeof steady) => ({
         phase: name,
@@ -105,11 +116,11 @@ export async function run(): Promise<ScenarioResult> {
         failed: x.non2xx + x.errors + x.timeouts,
       })
       r.rows.push(row('steady (one version)', steady), { ...row(`${swaps.length} swaps back to back`, swapping), swapMsMean: round(swaps.reduce((a, s) => a + s.ms, 0) / Math.max(1, swaps.length), 0) })
-      r.rows.push({ phase: 'RSS MB: one version', rssMb: round(rssOne, 0), tensors: tensorsOne })
+      r.rows.push({ phase: 'RSS MB: one version', rssMb: round(rssOne, 0), tensors: tensorsOne, ...mainOne })
       r.rows.push({ phase: 'RSS MB: peak during the swaps', rssMb: round(peakRss, 0) })
-      r.rows.push({ phase: 'RSS MB: after the swaps (one version)', rssMb: round(rssAfterSwaps, 0), tensors: tensorsAfter })
-      r.rows.push({ phase: 'RSS MB: two versions loaded', rssMb: round(rssTwo, 0), tensors: tensorsTwo })
-      r.rows.push({ phase: 'RSS MB: back to one version', rssMb: round(rssBackToOne, 0), tensors: tensorsBack })
+      r.rows.push({ phase: 'RSS MB: after the swaps (one version)', rssMb: round(rssAfterSwaps, 0), tensors: tensorsAfter, ...mainAfter })
+      r.rows.push({ phase: 'RSS MB: two versions loaded', rssMb: round(rssTwo, 0), tensors: tensorsTwo, ...mainTwo })
+      r.rows.push({ phase: 'RSS MB: back to one version', rssMb: round(rssBackToOne, 0), tensors: tensorsBack, ...mainBack })
       r.checks.push(
         { name: 'no failed request during swaps', target: '0', value: String(swapping.non2xx + swapping.errors + swapping.timeouts), pass: swapping.non2xx + swapping.errors + swapping.timeouts === 0 },
         { name: 'two versions cost well under twice one', target: `< ${round(1.5 * rssOne, 0)} MB (1.5x)`, value: `${round(rssTwo, 0)} MB`, pass: rssTwo < 1.5 * rssOne },
