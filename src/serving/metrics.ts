@@ -125,6 +125,14 @@ export class Metrics implements ModelEvents {
     })
     new Gauge({
       name: 'mhe_queue_depth',
+      help: 'Instances waiting for a batch, every model version together (what autoscalers read)',
+      registers: [this.registry],
+      collect() {
+        this.set(service.models.loadedVersions().reduce((a, v) => a + v.loaded.batcher.depth, 0))
+      },
+    })
+    new Gauge({
+      name: 'mhe_model_queue_depth',
       help: 'Instances waiting for a batch, by model and version',
       labelNames: ['model', 'version'] as const,
       registers: [this.registry],

@@ -248,6 +248,8 @@ t.test('the control endpoints: off without MHE_ADMIN_KEYS, 401 without or with a
     }
   }
   t.equal((await predict(on, '/models/a/predict', A.featureDim)).statusCode, 401, 'predictions take the API keys')
+  t.match((await on.inject('/v2')).json(), { extensions: ['classification', 'binary_tensor_data', 'model_repository'] }, 'V2 metadata names the extension')
+  t.notOk(((await off.inject('/v2')).json() as { extensions: string[] }).extensions.includes('model_repository'), 'and not without MHE_ADMIN_KEYS')
   t.equal((await admin(on, '/v2/repository/models/nope/load')).statusCode, 404)
   const badBody = await on.inject({ method: 'POST', url: '/v2/repository/index', headers: { authorization: `Bearer ${ADMIN}` }, payload: '{"ready": ' })
   t.equal(badBody.statusCode, 400)

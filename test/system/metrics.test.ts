@@ -29,7 +29,7 @@ t.test('each series appears and moves', async (t) => {
     'mhe_http_requests_total', 'mhe_http_request_duration_seconds', 'mhe_queue_wait_seconds', 'mhe_batch_compute_seconds',
     'mhe_batch_size', 'mhe_queue_depth', 'mhe_rejections_total', 'mhe_tfjs_tensors', 'mhe_model_info', 'mhe_process_resident_memory_bytes',
     'mhe_model_requests_total', 'mhe_model_request_duration_seconds', 'mhe_model_load_seconds', 'mhe_model_load_failures_total',
-    'mhe_model_serving_version', 'mhe_model_versions',
+    'mhe_model_serving_version', 'mhe_model_versions', 'mhe_model_queue_depth',
   ]) t.match(before, `# TYPE ${name} `, `${name} declared`)
   t.match(before, /mhe_model_info\{name="test",version="1",backend="wasm",heads="3x3",num_labels="9",model="test",model_version="1"\} 1/)
   t.match(before, /mhe_model_serving_version\{model="test"\} 1\n/)

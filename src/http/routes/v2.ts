@@ -157,7 +157,8 @@ const v2Routes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: jsonResponse('Name, version and extensions.', V2ServerMetadata), ...v2Errors(500) },
       },
     },
-    async () => ({ name: SERVER_NAME, version: OPENAPI_INFO.version, extensions: EXTENSIONS }),
+    // Triton's model-repository extension is there when its endpoints are (MHE_ADMIN_KEYS, routes/repository.ts).
+    async () => ({ name: SERVER_NAME, version: OPENAPI_INFO.version, extensions: config.adminKeys.length > 0 ? [...EXTENSIONS, 'model_repository'] : EXTENSIONS }),
   )
   app.get(
     '/health/live',
