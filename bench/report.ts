@@ -29,7 +29,8 @@ function chart(r: ScenarioResult): string {
         title: 'throughput',
         yLabel: 'requests/s',
         series: [
-          { name: 'ceiling (bare route)', points: pts('ceilingReqPerSec'), color: '#888' },
+          { name: 'ceiling (bare Fastify)', points: pts('ceilingReqPerSec'), color: '#888' },
+          { name: 'ceiling, pino at info', points: pts('loggedCeilingReqPerSec'), color: '#bbb', dashed: true },
           { name: '/predict', points: pts('predictReqPerSec'), color: '#1f77b4' },
         ],
       },
@@ -46,7 +47,7 @@ function chart(r: ScenarioResult): string {
     ],
     xs,
     'concurrent connections',
-    '/predict vs the HTTP ceiling (d=768, C=10^6, one JSON instance per request)',
+    '/predict as shipped vs the HTTP ceiling (d=768, C=10^6, one JSON instance per request)',
   )
 }
 

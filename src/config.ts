@@ -30,6 +30,7 @@ export interface Config {
   engineThread: boolean
   metricsAuth: boolean
   maxEventLoopDelayMs: number
+  slowRequestMs: number
   logLevel: LogLevel
 }
 
@@ -79,6 +80,7 @@ export const OPTIONS = {
   engineThread: { env: 'MHE_ENGINE_THREAD', flag: 'engine-thread', kind: 'bool', default: 'true', help: 'run the model on a worker thread beside the HTTP event loop (false = on the event loop)' },
   metricsAuth: { env: 'MHE_METRICS_AUTH', flag: 'metrics-auth', kind: 'bool', default: 'false', help: 'require the MHE_API_KEYS bearer token on /metrics too' },
   maxEventLoopDelayMs: { env: 'MHE_MAX_EVENT_LOOP_DELAY_MS', flag: 'max-event-loop-delay-ms', kind: 'int', min: 0, default: '1000', help: 'event-loop lag past which requests get 503 + Retry-After (0 = off)' },
+  slowRequestMs: { env: 'MHE_SLOW_REQUEST_MS', flag: 'slow-request-ms', kind: 'int', min: 0, default: '1000', help: 'requests slower than this (ms) get an info access line, like errors; the others log at debug (0 = every request at info)' },
   logLevel: { env: 'LOG_LEVEL', flag: 'log-level', kind: 'string', default: 'info', help: 'pino level: fatal, error, warn, info, debug, trace, silent' },
 } satisfies Record<keyof Config, Option>
 

@@ -26,6 +26,7 @@ const other: { [K in Key]: [string, Config[K]] } = {
   engineThread: ['false', false],
   metricsAuth: ['true', true],
   maxEventLoopDelayMs: ['0', 0],
+  slowRequestMs: ['250', 250],
   logLevel: ['debug', 'debug'],
 }
 const keys = Object.keys(OPTIONS) as Key[]
@@ -60,6 +61,7 @@ t.test('defaults', async (t) => {
     engineThread: true,
     metricsAuth: false,
     maxEventLoopDelayMs: 1000,
+    slowRequestMs: 1000,
     logLevel: 'info',
   } satisfies Config)
 })

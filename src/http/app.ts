@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from '../config.js'
+import { AccessLog, lazyChildLogger } from './access-log.js'
 import input from './plugins/input.js'
 import metrics from './plugins/metrics.js'
 import errorHandling from './plugins/errors.js'
@@ -37,6 +38,9 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     keepAliveTimeout: config.keepAliveTimeoutMs,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
+    // One access line per request, errors and slow ones at info; children of the logger made only when used.
+    logController: new AccessLog(config.slowRequestMs),
+    childLoggerFactory: lazyChildLogger,
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.decorate('config', config)
 
