@@ -13,6 +13,7 @@ import security from './plugins/security.js'
 import pressure from './plugins/pressure.js'
 import openapi from './plugins/swagger.js'
 import service from './plugins/service.js'
+import admission from './plugins/admission.js'
 import routes from './routes/index.js'
 
 declare module 'fastify' {
@@ -51,6 +52,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   await app.register(pressure) // event-loop lag guard (needs errors)
   await app.register(openapi) // sees the routes registered after it
   await app.register(service) // app.mhe (needs metrics)
+  await app.register(admission) // queue room held before a body is read, or 503 at once (needs service, errors)
   await app.register(routes)
   await app.ready()
 

@@ -108,9 +108,11 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (!reply.raw.writableFinished) abort.abort()
     })
     // The batcher's refusals (queue full, closed, deadline, client gone) go to the error handler as they are.
+    // Room held for the request when it arrived (plugins/admission.ts) is used now: admitted, it is queued.
     const results = await loaded.batcher.submit(items, {
       signal: abort,
       deadline: systemClock.now() + config.requestTimeoutMs,
+      reserved: app.admission.take(request, loaded.batcher, n, d),
     })
     // Finite features can still overflow float32 inside the model (e.g. 3e38): NaN scores are the input's fault.
     const bad = results.findIndex((cands) => cands.some((c) => Number.isNaN(c.logScore)))
@@ -144,7 +146,7 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
       // Raw float32 bodies (and their ?top_k) are still taken here, as before predictBinary; the document shows
       // them only on predictBinary, so that every generator sees one media type per operation.
-      config: { swaggerTransform: ({ schema, url }) => documented({ ...schema, querystring: undefined }, url) },
+      config: { admission: true, swaggerTransform: ({ schema, url }) => documented({ ...schema, querystring: undefined }, url) },
     },
     async (request, reply) => {
       const { body, query } = request
@@ -177,6 +179,7 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
         body: { content: { 'application/octet-stream': { schema: BinaryBody } } },
         response: { 200: jsonResponse('One prediction per instance, in order.', PredictResponse), ...errorResponses(400, 401, 413, 415, 500, 503) },
       },
+      config: { admission: true },
       // Checked before the body is read: a JSON body is refused, not parsed.
       onRequest: (request, _reply, done) => {
         const type = request.headers['content-type']
