@@ -4,6 +4,9 @@ import t from 'tap'
 import { buildApp } from '../../src/http/app.js'
 import { loadConfig } from '../../src/config.js'
 import { testBundle } from '../helpers/server.js'
+import { lazyChildLogger } from '../../src/http/access-log.js'
+import pino from 'pino'
+import type { FastifyBaseLogger } from 'fastify'
 
 const d = 4
 const bundle = await testBundle(t, { featureDim: d, heads: [3, 3], numLabels: 9, seed: 3, outputs: 'concat' })
@@ -67,4 +70,40 @@ t.test('LOG_LEVEL=warn: no access lines at all', async (t) => {
   t.equal(await app.inject(ok), 200)
   t.equal(await app.inject(bad), 400)
   t.same(requestLines(app.lines), [])
+})
+
+t.test('lazyChildLogger: the pino child is made on the first line at an enabled level, and carries the bindings', async (t) => {
+  const lines: Line[] = []
+  const parent = pino({ level: 'warn' }, { write: (s: string) => void lines.push(JSON.parse(s) as Line) })
+  let made = 0
+  const original = parent.child as unknown as (this: unknown, b: pino.Bindings, o?: pino.ChildLoggerOptions) => pino.Logger
+  // pino children inherit from their parent: counted with `this`, a grandchild is still a child of its own parent.
+  parent.child = function (this: unknown, b: pino.Bindings, o?: pino.ChildLoggerOptions) {
+    made++
+    return original.call(this, b, o)
+  } as unknown as typeof parent.child
+  const log = lazyChildLogger(parent, { reqId: 'r1' }, {})
+  for (const level of ['trace', 'debug', 'info'] as const) log[level]('quiet')
+  t.equal(made, 0, 'no child for lines below the level')
+  t.equal(log.level, 'warn')
+  t.notOk((log as unknown as { isLevelEnabled(l: string): boolean }).isLevelEnabled('info'))
+  log.warn({ a: 1 }, 'w')
+  log.error('e')
+  log.fatal('f')
+  t.equal(made, 1, 'one child, made once')
+  t.match(lines, [{ reqId: 'r1', a: 1, msg: 'w' }, { reqId: 'r1', msg: 'e' }, { reqId: 'r1', msg: 'f' }])
+  log.level = 'info'
+  log.info('now on')
+  t.match(lines.at(-1), { reqId: 'r1', msg: 'now on' })
+  t.ok((log as unknown as { isLevelEnabled(l: string): boolean }).isLevelEnabled('info'))
+  log.child({ sub: 2 }).info('grandchild')
+  t.match(lines.at(-1), { reqId: 'r1', sub: 2, msg: 'grandchild' })
+  t.equal(made, 2, 'the grandchild is the only other child made')
+  log.silent("nothing")
+
+  // A route's own level, or a logger that is not pino: an ordinary child at once.
+  const eager = lazyChildLogger(parent, { reqId: 'r2' }, { level: 'debug' })
+  t.equal(eager.level, 'debug')
+  const plain = { child: () => plain, level: 'info' } as unknown as FastifyBaseLogger
+  t.equal(lazyChildLogger(plain, {}, {}), plain)
 })
