@@ -28,8 +28,8 @@ export function refusal(req: AdmissionRequest, state: AdmissionState): Error | u
   if (closed) return new BatcherClosedError('the batcher is closed and accepts no new work')
   if (aborted) return new CancelledError('the request was cancelled before it was queued')
   if (deadline !== undefined && now >= deadline) return new DeadlineExceededError('the request deadline passed before it was queued')
-  if (admitted) return undefined // an admitted request must not starve: its room was held when it arrived
   if (size > maxQueue) return new QueueFullError(`a request of ${size} instances can never fit a queue of at most ${maxQueue} instances`)
+  if (admitted) return undefined // an admitted request must not starve: its room was held when it arrived
   if (queued + size > maxQueue) {
     return new QueueFullError(`the queue holds ${queued} of at most ${maxQueue} instances, no room for ${size} more`)
   }
