@@ -21,6 +21,9 @@ function checkFinite(features: Float32Array, d: number, original?: number[][]): 
   }
 }
 
+/** {"instances": [[...]]}: an object, an array, arrays of numbers. */
+const PREDICT_JSON_DEPTH = 3
+
 /** Recycled featureDim-long buffers for one-instance requests (most requests carry one). */
 type OneInstancePool = Loaded['instanceBuffers']
 
@@ -144,7 +147,7 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
       // Raw float32 bodies (and their ?top_k) are still taken here, as before predictBinary; the document shows
       // them only on predictBinary, so that every generator sees one media type per operation.
-      config: { swaggerTransform: ({ schema, url }) => documented({ ...schema, querystring: undefined }, url) },
+      config: { swaggerTransform: ({ schema, url }) => documented({ ...schema, querystring: undefined }, url), jsonDepth: PREDICT_JSON_DEPTH },
     },
     async (request, reply) => {
       const { body, query } = request
@@ -155,9 +158,9 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (Buffer.isBuffer(body)) return answer(loaded, fromBinary(body, d, loaded.instanceBuffers), parseTopK(query.top_k, config.maxTopK), request, reply)
       if (body.instances.length === 0) throw errors.emptyBatch()
       if (body.instances.length > config.maxInstances) throw errors.tooManyInstances(body.instances.length, config.maxInstances)
-      // A query top_k is checked even when the body's wins: a bad one is never silently ignored.
-      const queryK = parseTopK(query.top_k, config.maxTopK)
-      const k = body.top_k === undefined ? queryK : parseTopK(body.top_k, config.maxTopK)
+      // top_k in one place or the other: given in both, neither silently wins.
+      if (query.top_k !== undefined && body.top_k !== undefined) throw errors.badRequest('top_k is given in both the query and the body; give it once')
+      const k = parseTopK(body.top_k ?? query.top_k, config.maxTopK)
       return answer(loaded, fromJson(body.instances, d, loaded.instanceBuffers), k, request, reply)
     },
   )
