@@ -7,16 +7,31 @@ import fp from 'fastify-plugin'
 import { Ajv } from 'ajv'
 import { errors } from '../../errors.js'
 import { nestsDeeperThan } from '../json-depth.js'
+import { JsonThread } from '../json-thread.js'
+import { isPackedBody } from '../packed-rows.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** The deepest nesting of arrays and objects the route's JSON body can have; deeper bodies get 400 unparsed. */
     jsonDepth?: number
+    /** The route takes {"instances": [[...]], "top_k"}: a large body is parsed off the event loop into PackedRows. */
+    packInstances?: boolean
   }
 }
 
 /** For routes that do not say: deep enough for any body this service takes, shallow enough to cost nothing. */
 export const DEFAULT_JSON_DEPTH = 16
+/** Bodies from this size are parsed on the JSON thread: below it, the hop to the thread costs more than the parse. */
+export const OFF_LOOP_BYTES = 256 * 1024
+
+/** JSON.parse on the event loop, every failure as our error. */
+function parseHere(body: Buffer): { value?: unknown; error?: Error } {
+  try {
+    return { value: JSON.parse(body.toString('utf8')) }
+  } catch (err) {
+    return { error: errors.malformedJson((err as Error).message) }
+  }
+}
 
 export default fp(
   async function input(app) {
@@ -25,7 +40,17 @@ export default fp(
     const coercing = new Ajv({ ...options, coerceTypes: true })
     app.setValidatorCompiler(({ schema, httpPart }) => {
       if ('format' in schema && schema.format === 'binary') return () => true
-      return (httpPart === 'body' ? strict : coercing).compile(schema)
+      if (httpPart !== 'body') return coercing.compile(schema)
+      const check = strict.compile(schema)
+      // A body packed on the JSON thread was checked there against the same shape.
+      const validate = (data: unknown) => {
+        if (isPackedBody(data)) return true
+        const ok = check(data)
+        validate.errors = check.errors
+        return ok
+      }
+      validate.errors = check.errors
+      return validate
     })
     app.removeContentTypeParser('text/plain')
     app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
@@ -36,14 +61,19 @@ export default fp(
       if (body.length === 0) return done(errors.badRequest('expected a JSON body, got an empty body'))
       const depth = request.routeOptions.config.jsonDepth ?? DEFAULT_JSON_DEPTH
       if (nestsDeeperThan(body, depth)) return done(errors.jsonTooDeep(depth))
-      let parsed: unknown
-      try {
-        parsed = JSON.parse(body.toString('utf8'))
-      } catch (err) {
-        return done(errors.malformedJson((err as Error).message))
+      if (request.routeOptions.config.packInstances === true && body.length >= OFF_LOOP_BYTES) {
+        jsonThread.parse(body).then((r) => {
+          if ('instances' in r) return done(null, r)
+          const { value, error } = parseHere(r.unpacked) // not the request's shape: described as usual
+          done(error ?? null, value)
+        }, done)
+        return
       }
-      done(null, parsed)
+      const { value, error } = parseHere(body)
+      done(error ?? null, value)
     })
+    const jsonThread = new JsonThread()
+    app.addHook('onClose', async () => jsonThread.close())
   },
   { name: 'mhe-input' },
 )

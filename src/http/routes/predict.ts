@@ -9,13 +9,14 @@ import { BEARER, documented } from '../openapi.js'
 import { parseTopK } from '../top-k.js'
 import type { Instance, Loaded } from '../../serving/service.js'
 import type { Candidate } from '../../mhe/codec.js'
+import { PackedRows } from '../packed-rows.js'
 
-/** Checks that every value is a finite float32 (a float64 like 1e39 overflows to Infinity). */
-function checkFinite(features: Float32Array, d: number, original?: number[][]): void {
+/** Checks that every value is a finite float32 (a float64 like 1e39 overflows to Infinity); `original(j)` is value j as sent. */
+function checkFinite(features: Float32Array, d: number, original?: (j: number) => number | undefined): void {
   for (let j = 0; j < features.length; j++) {
     if (!Number.isFinite(features[j]!)) {
       const i = Math.floor(j / d)
-      const got = original?.[i]?.[j % d] ?? features[j]
+      const got = original?.(j) ?? features[j]
       throw errors.badInstance(`instance ${i} value ${j % d} is ${String(got)}, expected a finite float32 number`)
     }
   }
@@ -27,14 +28,26 @@ const PREDICT_JSON_DEPTH = 3
 /** Recycled featureDim-long buffers for one-instance requests (most requests carry one). */
 type OneInstancePool = Loaded['instanceBuffers']
 
-function fromJson(instances: number[][], d: number, pool: OneInstancePool): Float32Array {
+const wrongLength = (i: number, got: number, d: number) => errors.badInstance(`instance ${i} has ${got} values, the model expects ${d}`)
+
+function fromJson(instances: number[][] | PackedRows, d: number, pool: OneInstancePool): Float32Array {
+  if (instances instanceof PackedRows) return fromPacked(instances, d, pool)
   const features = instances.length === 1 ? pool.take() : new Float32Array(instances.length * d)
   for (let i = 0; i < instances.length; i++) {
     const row = instances[i]!
-    if (row.length !== d) throw errors.badInstance(`instance ${i} has ${row.length} values, the model expects ${d}`)
+    if (row.length !== d) throw wrongLength(i, row.length, d)
     features.set(row, i * d)
   }
-  checkFinite(features, d, instances)
+  checkFinite(features, d, (j) => instances[Math.floor(j / d)]?.[j % d])
+  return features
+}
+
+/** Instances parsed on the JSON thread: typed arrays, so one copy (float64 to float32) and no JS array per row. */
+function fromPacked(rows: PackedRows, d: number, pool: OneInstancePool): Float32Array {
+  for (let i = 0; i < rows.length; i++) if (rows.lengths[i] !== d) throw wrongLength(i, rows.lengths[i]!, d)
+  const features = rows.length === 1 ? pool.take() : new Float32Array(rows.length * d)
+  features.set(rows.values)
+  checkFinite(features, d, (j) => rows.values[j])
   return features
 }
 
@@ -77,7 +90,8 @@ const mediaType = (contentType: string | undefined): string | undefined => conte
 
 /** The request as the schemas type it; the body is JSON or, for application/octet-stream, raw bytes. */
 interface PredictRequest {
-  Body: PredictJsonBody | Buffer | undefined
+  /** Large JSON bodies arrive with their instances packed (src/http/json-thread.ts). */
+  Body: (Omit<PredictJsonBody, 'instances'> & { instances: PredictJsonBody['instances'] | PackedRows }) | Buffer | undefined
   Querystring: TopKQuery
 }
 
@@ -147,7 +161,7 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
       // Raw float32 bodies (and their ?top_k) are still taken here, as before predictBinary; the document shows
       // them only on predictBinary, so that every generator sees one media type per operation.
-      config: { swaggerTransform: ({ schema, url }) => documented({ ...schema, querystring: undefined }, url), jsonDepth: PREDICT_JSON_DEPTH },
+      config: { swaggerTransform: ({ schema, url }) => documented({ ...schema, querystring: undefined }, url), jsonDepth: PREDICT_JSON_DEPTH, packInstances: true },
     },
     async (request, reply) => {
       const { body, query } = request
