@@ -26,10 +26,15 @@ const vmHwmMb = (pid: number) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/pro
 const vmRssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
 
 async function loopLagMs(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text()
-  const m = /^mhe_nodejs_eventloop_lag_max_seconds(?:\{[^}]*\})? (\S+)/m.exec(text)
-  if (!m) process.stderr.write(`no lag metric: ${text.split('\n').filter((l) => l.includes('eventloop')).join(' | ')}\n`)
-  return Number(m?.[1] ?? NaN) * 1000
+  // The event-loop guard answers 503 while the loop lags: ask again until the scrape is answered.
+  for (let i = 0; i < 100; i++) {
+    const res = await fetch(`${url}/metrics`)
+    const text = await res.text()
+    const m = /^mhe_nodejs_eventloop_lag_max_seconds(?:\{[^}]*\})? (\S+)/m.exec(text)
+    if (m) return Number(m[1]) * 1000
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  return NaN
 }
 
 function maxBody(): Buffer {

@@ -165,13 +165,23 @@ export const BASE_RSS_BYTES = 320 * 1024 * 1024
  */
 export const JSON_BODY_RSS_FACTOR = 6
 
+/** The JSON thread (src/http/json-thread.ts) at rest; it parses one large body at a time, at the JSON body cost. */
+export const JSON_THREAD_RSS_BYTES = 32 * 1024 * 1024
+
 /**
  * The most resident memory one server process should need (README "Memory"): the base, twice the model's weights
- * (the bundle's bytes and the backend's copy), every body the in-flight limit lets in at its parsed cost, and the
- * queue's float32 features.
+ * (the bundle's bytes and the backend's copy), every body the in-flight limit lets in at its parsed cost, the JSON
+ * thread with the body it parses, and the queue's float32 features.
  */
-export function memoryBudgetBytes(c: Pick<Config, 'maxInflightBytes' | 'maxQueue'>, model: { weightBytes: number; featureDim: number }): number {
-  return BASE_RSS_BYTES + 2 * model.weightBytes + JSON_BODY_RSS_FACTOR * c.maxInflightBytes + c.maxQueue * model.featureDim * 4
+export function memoryBudgetBytes(c: Pick<Config, 'maxInflightBytes' | 'maxQueue' | 'bodyLimit'>, model: { weightBytes: number; featureDim: number }): number {
+  return (
+    BASE_RSS_BYTES +
+    2 * model.weightBytes +
+    JSON_BODY_RSS_FACTOR * c.maxInflightBytes +
+    JSON_THREAD_RSS_BYTES +
+    JSON_BODY_RSS_FACTOR * c.bodyLimit +
+    c.maxQueue * model.featureDim * 4
+  )
 }
 
 export interface Batching {

@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads'
 import type { JsonJob, JsonResult } from './json-worker.js'
 import { PackedRows } from './packed-rows.js'
 
-export type Parsed = { instances: PackedRows; top_k?: number } | { unpacked: Buffer }
+export type Parsed = { instances: PackedRows; top_k?: number } | { unpacked: Buffer } | { tooDeep: true }
 
 export class JsonThread {
   private worker: Worker | undefined
@@ -35,7 +35,7 @@ export class JsonThread {
   }
 
   /** Parses `body` on the thread: packed instances, or the bytes back when the event loop must parse them. */
-  parse(body: Buffer): Promise<Parsed> {
+  parse(body: Buffer, maxDepth: number): Promise<Parsed> {
     const worker = (this.worker ??= this.start())
     const id = this.seq++
     // Transferred, not copied, when the Buffer owns its whole ArrayBuffer (a large body does); the copy otherwise.
@@ -44,10 +44,11 @@ export class JsonThread {
     return new Promise<Parsed>((resolve, reject) => {
       this.waiting.set(id, (r) => {
         if (r === undefined) reject(new Error('the JSON thread stopped')) // the body went with it: answered 500
+        else if ('tooDeep' in r) resolve({ tooDeep: true })
         else if ('unpacked' in r) resolve({ unpacked: Buffer.from(r.unpacked.buffer, r.unpacked.byteOffset, r.unpacked.byteLength) })
         else resolve(r.topK === undefined ? { instances: new PackedRows(r.values, r.lengths) } : { instances: new PackedRows(r.values, r.lengths), top_k: r.topK })
       })
-      worker.postMessage({ id, bytes } satisfies JsonJob, owns ? [bytes.buffer as ArrayBuffer] : [])
+      worker.postMessage({ id, bytes, maxDepth } satisfies JsonJob, owns ? [bytes.buffer as ArrayBuffer] : [])
     })
   }
 

@@ -4,15 +4,19 @@
 // exactly as it does small bodies.
 
 import { parentPort } from 'node:worker_threads'
+import { nestsDeeperThan } from './json-depth.js'
 
 export interface JsonJob {
   id: number
   bytes: Uint8Array
+  /** Deeper nesting is refused before parsing (src/http/json-depth.ts). */
+  maxDepth: number
 }
 
 export type JsonResult =
   | { id: number; values: Float64Array; lengths: Int32Array; topK: number | undefined }
   | { id: number; unpacked: Uint8Array }
+  | { id: number; tooDeep: true }
 
 /** The packed instances of `v`, or undefined when it is not exactly the request's shape. */
 function pack(v: unknown): { values: Float64Array; lengths: Int32Array; topK: number | undefined } | undefined {
@@ -40,7 +44,8 @@ function pack(v: unknown): { values: Float64Array; lengths: Int32Array; topK: nu
   return { values, lengths, topK: topK as number | undefined }
 }
 
-parentPort!.on('message', ({ id, bytes }: JsonJob) => {
+parentPort!.on('message', ({ id, bytes, maxDepth }: JsonJob) => {
+  if (nestsDeeperThan(bytes, maxDepth)) return parentPort!.postMessage({ id, tooDeep: true } satisfies JsonResult)
   let packed: ReturnType<typeof pack>
   try {
     packed = pack(JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')))

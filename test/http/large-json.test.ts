@@ -46,6 +46,8 @@ t.test('large bodies are refused with the messages small ones get', async (t) =>
     ['too many instances', big({ instances: [...rows, ...rows] }), 400, 'MHE_TOO_MANY_INSTANCES', /at most 400 instances per request, got 600/],
     ['malformed', big({ instances: rows }).slice(0, -2), 400, 'MHE_MALFORMED_JSON', /not valid JSON/],
     ['an array, not an object', JSON.stringify(rows), 400, 'MHE_BAD_REQUEST', /must be object/],
+    ['a bracket bomb', '['.repeat(OFF_LOOP_BYTES + 10), 400, 'MHE_JSON_TOO_DEEP', /deeper than the 3 levels/],
+    ['instances one level too deep', big({ instances: [rows] }), 400, 'MHE_JSON_TOO_DEEP', /3 levels/],
   ]
   for (const [name, body, status, code, message] of cases) {
     t.ok(body.length >= OFF_LOOP_BYTES, `${name}: large`)

@@ -226,14 +226,19 @@ t.test('peak RSS stays within the budget the settings give, under bombs and max-
   const bomb = '['.repeat(2 * 1024 * 1024 - 64)
   const statuses = new Map<string, number>()
   const one = async (body: string, kind: string) => {
-    const res = await fetch(`${server.url}/predict`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
-      body,
-      signal: AbortSignal.timeout(60_000),
-    })
-    const json = (await res.json()) as { code?: string }
-    const key = `${kind} ${res.status}${json.code ? ` ${json.code}` : ''}`
+    let key: string
+    try {
+      const res = await fetch(`${server.url}/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+        body,
+        signal: AbortSignal.timeout(60_000),
+      })
+      const json = (await res.json()) as { code?: string }
+      key = `${kind} ${res.status}${json.code ? ` ${json.code}` : ''}`
+    } catch (err) {
+      key = `${kind} failed: ${String((err as { cause?: unknown }).cause ?? err)}`
+    }
     statuses.set(key, (statuses.get(key) ?? 0) + 1)
   }
   // 20 at once: within MHE_MAX_CONNECTIONS (24), far past MHE_MAX_INFLIGHT_BYTES (8 MiB, 4 bodies).

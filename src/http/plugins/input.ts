@@ -60,15 +60,17 @@ export default fp(
     app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body: Buffer, done) => {
       if (body.length === 0) return done(errors.badRequest('expected a JSON body, got an empty body'))
       const depth = request.routeOptions.config.jsonDepth ?? DEFAULT_JSON_DEPTH
-      if (nestsDeeperThan(body, depth)) return done(errors.jsonTooDeep(depth))
+      // Large: the depth scan, the parse and the packing all happen on the JSON thread.
       if (request.routeOptions.config.packInstances === true && body.length >= OFF_LOOP_BYTES) {
-        jsonThread.parse(body).then((r) => {
+        jsonThread.parse(body, depth).then((r) => {
+          if ('tooDeep' in r) return done(errors.jsonTooDeep(depth))
           if ('instances' in r) return done(null, r)
           const { value, error } = parseHere(r.unpacked) // not the request's shape: described as usual
           done(error ?? null, value)
         }, done)
         return
       }
+      if (nestsDeeperThan(body, depth)) return done(errors.jsonTooDeep(depth))
       const { value, error } = parseHere(body)
       done(error ?? null, value)
     })
