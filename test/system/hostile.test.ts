@@ -25,9 +25,13 @@ const env = {
   MHE_KEEP_ALIVE_TIMEOUT_MS: '1000',
   MHE_MAX_CONNECTIONS: '24',
 }
-const server = await startServer(env)
+// The memory check has its own process with a generous body deadline: on a loaded machine, 20 concurrent 2 MiB
+// uploads may take longer than the short deadline the other tests need.
+const memoryEnv = { ...env, MHE_BODY_TIMEOUT_MS: '60000' }
+const [server, memoryServer] = await Promise.all([startServer(env), startServer(memoryEnv)])
 t.teardown(() => {
   server.child.kill('SIGKILL')
+  memoryServer.child.kill('SIGKILL')
 })
 const { host } = new URL(server.url)
 const auth = `Authorization: Bearer ${TOKEN}\r\n`
@@ -228,7 +232,7 @@ t.test('peak RSS stays within the budget the settings give, under bombs and max-
   const one = async (body: string, kind: string) => {
     let key: string
     try {
-      const res = await fetch(`${server.url}/predict`, {
+      const res = await fetch(`${memoryServer.url}/predict`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
         body,
@@ -249,13 +253,13 @@ t.test('peak RSS stays within the budget the settings give, under bombs and max-
   const expected = ['max 200', 'bomb 400 MHE_JSON_TOO_DEEP', 'max 503 MHE_OVERLOADED', 'bomb 503 MHE_OVERLOADED']
   t.same([...statuses.keys()].filter((k) => !expected.includes(k)), [], 'nothing else: 503 only for bodies past MHE_MAX_INFLIGHT_BYTES')
 
-  const status = await readFile(`/proc/${server.child.pid}/status`, 'utf8')
+  const status = await readFile(`/proc/${memoryServer.child.pid}/status`, 'utf8')
   const peak = Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) * 1024
   const files = await readdir(bundle.dir)
   let weightBytes = 0
   for (const f of files.filter((f) => f.endsWith('.bin'))) weightBytes += (await stat(join(bundle.dir, f))).size
-  const budget = memoryBudgetBytes(loadConfig(env), { weightBytes, featureDim: d })
+  const budget = memoryBudgetBytes(loadConfig(memoryEnv), { weightBytes, featureDim: d })
   t.comment(`peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB, budget ${(budget / 2 ** 20).toFixed(0)} MiB`)
   t.ok(peak <= budget, `peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB within the budget of ${(budget / 2 ** 20).toFixed(0)} MiB`)
-  t.equal((await fetch(`${server.url}/health/ready`)).status, 200, 'ready afterwards')
+  t.equal((await fetch(`${memoryServer.url}/health/ready`)).status, 200, 'ready afterwards')
 })

@@ -172,9 +172,10 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (Buffer.isBuffer(body)) return answer(loaded, fromBinary(body, d, loaded.instanceBuffers), parseTopK(query.top_k, config.maxTopK), request, reply)
       if (body.instances.length === 0) throw errors.emptyBatch()
       if (body.instances.length > config.maxInstances) throw errors.tooManyInstances(body.instances.length, config.maxInstances)
-      // top_k in one place or the other: given in both, neither silently wins.
+      // A bad query top_k is named first; a good one given in the body too is refused: neither silently wins.
+      const queryK = parseTopK(query.top_k, config.maxTopK)
       if (query.top_k !== undefined && body.top_k !== undefined) throw errors.badRequest('top_k is given in both the query and the body; give it once')
-      const k = parseTopK(body.top_k ?? query.top_k, config.maxTopK)
+      const k = body.top_k === undefined ? queryK : parseTopK(body.top_k, config.maxTopK)
       return answer(loaded, fromJson(body.instances, d, loaded.instanceBuffers), k, request, reply)
     },
   )
