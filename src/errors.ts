@@ -84,8 +84,11 @@ function shown(v: unknown): string {
 /** The messages: what was expected and what arrived. 5xx messages never carry internals. */
 export const errors = {
   badRequest: (message: string) => new ServiceError('MHE_BAD_REQUEST', message),
-  unknownField: (where: string, name: string) =>
-    new ServiceError('MHE_BAD_REQUEST', `unknown ${where === 'querystring' ? 'query parameter' : `${where} field`} ${shown(name)}; expected only the documented ones`),
+  unknownField: (where: string, name: string, at = '') =>
+    new ServiceError(
+      'MHE_BAD_REQUEST',
+      `unknown ${where === 'querystring' ? 'query parameter' : `${where} field`} ${shown(name)}${at ? ` at ${at}` : ''}; expected only the documented ones`,
+    ),
   badInstance: (message: string) => new ServiceError('MHE_BAD_INSTANCE', message),
   emptyBatch: () => new ServiceError('MHE_EMPTY_BATCH', 'expected at least one instance, got none'),
   tooManyInstances: (got: number, max: number) =>

@@ -24,7 +24,7 @@ function toServiceError(err: FastifyError, app: FastifyInstance, request: Fastif
     const first = err.validation[0]
     const got = first && 'data' in first ? first.data : undefined // Ajv's verbose mode keeps the value
     const extra = first?.keyword === 'additionalProperties' ? (first.params as { additionalProperty?: string }).additionalProperty : undefined
-    if (extra !== undefined) return errors.unknownField(err.validationContext ?? 'body', extra)
+    if (extra !== undefined) return errors.unknownField(err.validationContext ?? 'body', extra, first?.instancePath)
     return (first && topKSchemaError(first.instancePath, got, config.maxTopK)) ?? errors.badRequest(`expected the documented request shape: ${err.message}`)
   }
   switch (err.code) {
