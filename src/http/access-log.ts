@@ -7,6 +7,7 @@
 
 import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Bindings, ChildLoggerOptions } from 'pino'
+import { loggedUrl } from './request-id.js'
 
 type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
 /** pino's loggers have it; a logger without it gets an eager child. */
@@ -24,7 +25,7 @@ export class AccessLog extends LogController {
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     const ms = reply.elapsedTime
     const statusCode = reply.statusCode
-    const line = (): object => ({ method: request.method, url: request.url, statusCode, responseTime: Math.round(ms * 100) / 100 })
+    const line = (): object => ({ method: request.method, url: loggedUrl(request.url), statusCode, responseTime: Math.round(ms * 100) / 100 })
     if (error) reply.log.error({ ...line(), err: error }, 'request errored')
     else if (statusCode >= 400 || ms >= this.slowMs) reply.log.info(line(), 'request completed')
     else if (isEnabled(reply.log, 'debug')) reply.log.debug(line(), 'request completed')
