@@ -19,9 +19,10 @@ export const ErrorBody = Type.Object(
   { $id: 'ErrorBody', description: "Every error answer: Fastify's error shape with a stable `code`." },
 )
 
-export const TopKQuery = Type.Object({
-  top_k: topKField(`labels per instance, best first (default ${TOP_K_DEFAULT})`),
-})
+export const TopKQuery = Type.Object(
+  { top_k: topKField(`labels per instance, best first (default ${TOP_K_DEFAULT})`) },
+  { additionalProperties: false }, // ?topk=5 is refused, not ignored
+)
 
 export const ModelParams = Type.Object({
   name: Type.String({ description: 'model name: a folder of MHE_MODEL_REPOSITORY (or the one bundle\'s mhe.json "name")', minLength: 1, maxLength: 128 }),

@@ -210,6 +210,16 @@ export class ModelSet {
     throw errors.modelNotFound(m.unloaded ? `model "${modelName}" is unloaded (load it with POST /v2/repository/models/${modelName}/load)` : `model "${modelName}" has no ready version`)
   }
 
+  /** The version acquire(name, version) would pick now, without a lease or an error (admission sizes its queue room). */
+  peek(name: string | undefined, version?: number): ServedVersion | undefined {
+    const modelName = name ?? this.defaultName()
+    const m = modelName === undefined ? undefined : this.models.get(modelName)
+    if (m === undefined) return undefined
+    if (version === undefined) return this.serving(m)
+    const v = m.versions.get(version)
+    return v?.state === 'ready' ? v : undefined
+  }
+
   /** The default model's serving version without a lease (metadata, metrics); after close, the last one served. */
   peekDefault(): ServedVersion | undefined {
     const name = this.defaultName()
