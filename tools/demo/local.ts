@@ -34,11 +34,3 @@ export async function loadLocalModel(dir: string): Promise<LocalModel> {
     dispose: () => engine.dispose(),
   }
 }
-
-/** A bundle's log-frequency prior file (one number a line, aligned with labels) as a lookup. */
-export async function loadPrior(file: string, labels: readonly string[]): Promise<(label: string) => number> {
-  const values = (await readFile(file, 'utf8')).split('\n').slice(0, labels.length).map(Number)
-  const floor = Math.min(...values.filter(Number.isFinite))
-  const map = new Map(labels.map((l, i) => [l, Number.isFinite(values[i]) ? values[i]! : floor]))
-  return (label) => map.get(label) ?? floor
-}

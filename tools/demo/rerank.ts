@@ -2,6 +2,7 @@
 // noisy-channel score picks: model log-score + weight x log word frequency - weight x spelling-error cost. The
 // bundle's mhe.json (`features.rerank`) holds the weights and names the frequency file; the demo applies it.
 
+import { readFile } from 'node:fs/promises'
 import { NEIGHBOURS } from '../train/typos.js'
 
 export interface RerankSettings {
@@ -14,6 +15,11 @@ export interface RerankSettings {
   editWeight: number
   /** Softmax temperature over the re-ranked scores, for the reported confidence. */
   temperature: number
+  /**
+   * Score of "none of these" in that softmax: when every candidate scores far below it (a string far from any
+   * word), no candidate gets a high confidence.
+   */
+  noneScore: number
   /** Below this confidence the demo says "not sure". */
   threshold: number
 }
@@ -82,15 +88,15 @@ export function rerank(
   typed: string,
   candidates: readonly { label: string; score: number }[],
   prior: (label: string) => number,
-  s: Pick<RerankSettings, 'modelWeight' | 'priorWeight' | 'editWeight' | 'temperature'>,
+  s: Pick<RerankSettings, 'modelWeight' | 'priorWeight' | 'editWeight' | 'temperature' | 'noneScore'>,
 ): Scored[] {
   const word = typed.toLowerCase()
   const raw = candidates.map((c) => {
     const logModel = Math.log(Math.max(c.score, 1e-30))
     return { c, v: s.modelWeight * logModel + s.priorWeight * prior(c.label) - s.editWeight * errorCost(word, c.label) }
   })
-  const best = raw.reduce((mx, r) => Math.max(mx, r.v), -Infinity)
-  let sum = 0
+  const best = raw.reduce((mx, r) => Math.max(mx, r.v), s.noneScore)
+  let sum = Math.exp((s.noneScore - best) / s.temperature)
   const exps = raw.map((r) => {
     const e = Math.exp((r.v - best) / s.temperature)
     sum += e
@@ -122,6 +128,15 @@ export function parseRerankSettings(features: unknown): RerankSettings | undefin
     priorWeight: num('priorWeight'),
     editWeight: num('editWeight'),
     temperature: num('temperature'),
+    noneScore: num('noneScore'),
     threshold: num('threshold'),
   }
+}
+
+/** A bundle's log-frequency prior file (one number a line, aligned with labels) as a lookup. */
+export async function loadPrior(file: string, labels: readonly string[]): Promise<(label: string) => number> {
+  const values = (await readFile(file, 'utf8')).split('\n').slice(0, labels.length).map(Number)
+  const floor = Math.min(...values.filter(Number.isFinite))
+  const map = new Map(labels.map((l, i) => [l, Number.isFinite(values[i]) ? values[i]! : floor]))
+  return (label) => map.get(label) ?? floor
 }

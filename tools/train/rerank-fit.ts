@@ -20,7 +20,7 @@ const EDIT_WEIGHTS = [0, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8]
 const MODEL_WEIGHTS = [0.05, 0.1, 0.15, 0.25, 0.5, 1]
 
 interface TuneCase {
-  set: 'typo' | 'real' | 'clean'
+  set: 'typo' | 'real' | 'clean' | 'nonsense'
   /** Per candidate: log model score, log prior, error cost; and the index of the target (-1 if absent). */
   logModel: Float64Array
   prior: Float64Array
@@ -54,6 +54,11 @@ export function tuningPairs(labels: readonly string[], seed = 20_261_130): { set
   for (let i = 0; i < 1000; i++) {
     const w = labels[randInt(rng, labels.length)]!
     out.push({ set: 'clean', typed: w, intended: w })
+  }
+  // Random letter strings, far from any word: the right answer is "not sure".
+  for (let i = 0; i < 300; i++) {
+    const t = Array.from({ length: 4 + randInt(rng, 7) }, () => 'abcdefghijklmnopqrstuvwxyz'[randInt(rng, 26)]!).join('')
+    if (!labelSet.has(t)) out.push({ set: 'nonsense', typed: t, intended: '' })
   }
   return out
 }
@@ -91,7 +96,7 @@ export async function fitRerank(dir: string, log: (s: string) => void = () => {}
     }
   })
   const bySet = (set: TuneCase['set']) => cases.filter((c) => c.set === set)
-  const sets = { typo: bySet('typo'), real: bySet('real'), clean: bySet('clean') }
+  const sets = { typo: bySet('typo'), real: bySet('real'), clean: bySet('clean'), nonsense: bySet('nonsense') }
   const acc = (cs: TuneCase[], wm: number, wp: number, we: number) => cs.filter((c) => c.target >= 0 && top1(c, wm, wp, we) === c.target).length / Math.max(1, cs.length)
   let best = { wm: 1, wp: 0, we: 0, objective: -1, typo: 0, real: 0, clean: 0 }
   for (const wm of MODEL_WEIGHTS) {
@@ -109,29 +114,38 @@ export async function fitRerank(dir: string, log: (s: string) => void = () => {}
   }
   log(`re-rank fit: model x${best.wm}, prior x${best.wp}, edit cost x${best.we}: tuning top-1 generated ${(100 * best.typo).toFixed(1)}%, ` +
     `hand-written ${(100 * best.real).toFixed(1)}%, clean ${(100 * best.clean).toFixed(1)}% (n ${sets.typo.length}/${sets.real.length}/${sets.clean.length})`)
-  // Temperature: the one that makes the softmax over re-ranked scores best predict the right answer (least NLL).
+  // Temperature and "none of these" score: those that make the softmax over the re-ranked scores best predict
+  // the right answer (least NLL), where the right answer of nonsense, or of a word the model did not offer, is none.
   const scores = (c: TuneCase) => Array.from(c.logModel, (m, i) => best.wm * m + best.wp * c.prior[i]! - best.we * c.cost[i]!)
-  const confidences = (c: TuneCase, t: number) => {
-    const v = scores(c)
+  /** Confidences of the candidates, then of "none" last. */
+  const confidences = (c: TuneCase, t: number, none: number) => {
+    const v = [...scores(c), none]
     const mx = Math.max(...v)
     const e = v.map((x) => Math.exp((x - mx) / t))
     const sum = e.reduce((a, b) => a + b, 0)
     return e.map((x) => x / sum)
   }
-  const typed = [...sets.typo, ...sets.real, ...sets.clean].filter((c) => c.target >= 0)
+  const all = [...sets.typo, ...sets.real, ...sets.clean, ...sets.nonsense]
   let temperature = 1
+  let noneScore = -Infinity
   let bestNll = Infinity
-  for (const t of [0.25, 0.35, 0.5, 0.7, 1, 1.4, 2, 2.8, 4]) {
-    const nll = typed.reduce((a, c) => a - Math.log(Math.max(confidences(c, t)[c.target]!, 1e-12)), 0) / typed.length
-    if (nll < bestNll) {
-      bestNll = nll
-      temperature = t
+  for (const t of [0.35, 0.5, 0.7, 1, 1.4, 2, 2.8, 4]) {
+    for (let none = -40; none <= 0; none += 1) {
+      const nll = all.reduce((a, c) => {
+        const conf = confidences(c, t, none)
+        return a - Math.log(Math.max(conf[c.target >= 0 ? c.target : conf.length - 1]!, 1e-12))
+      }, 0) / all.length
+      if (nll < bestNll) {
+        bestNll = nll
+        temperature = t
+        noneScore = none
+      }
     }
   }
   // Threshold: the lowest confidence at which the answers above it are right at least 90% of the time on the
   // misspellings (clean words are nearly always right and would flatter it).
   const answers = [...sets.typo, ...sets.real].map((c) => {
-    const conf = confidences(c, temperature)
+    const conf = confidences(c, temperature, noneScore)
     const i = top1(c, best.wm, best.wp, best.we)
     return { conf: conf[i]!, right: i === c.target }
   })
@@ -150,16 +164,22 @@ export async function fitRerank(dir: string, log: (s: string) => void = () => {}
     priorWeight: best.wp,
     editWeight: best.we,
     temperature,
+    noneScore,
     threshold,
   }
   const tuning = {
-    cases: { generated: sets.typo.length, handWritten: sets.real.length, clean: sets.clean.length },
+    cases: { generated: sets.typo.length, handWritten: sets.real.length, clean: sets.clean.length, nonsense: sets.nonsense.length },
     top1: { generated: best.typo, handWritten: best.real, clean: best.clean },
     nll: bestNll,
     aboveThreshold: answers.filter((a) => a.conf >= threshold).length / answers.length,
+    nonsenseAboveThreshold: sets.nonsense.filter((c) => {
+      const conf = confidences(c, temperature, noneScore)
+      return conf[top1(c, best.wm, best.wp, best.we)]! >= threshold
+    }).length / Math.max(1, sets.nonsense.length),
   }
-  log(`re-rank fit: temperature ${temperature} (NLL ${bestNll.toFixed(3)}), "not sure" below ${threshold} ` +
-    `(${(100 * tuning.aboveThreshold).toFixed(1)}% of the tuning misspellings answered above it)`)
+  log(`re-rank fit: temperature ${temperature}, none-of-these score ${noneScore} (NLL ${bestNll.toFixed(3)}), "not sure" below ${threshold} ` +
+    `(${(100 * tuning.aboveThreshold).toFixed(1)}% of the tuning misspellings and ` +
+    `${(100 * tuning.nonsenseAboveThreshold).toFixed(1)}% of the nonsense strings answered above it)`)
   const file = join(dir, MANIFEST_FILE)
   const manifest = JSON.parse(await readFile(file, 'utf8')) as { features: Record<string, unknown>; training?: Record<string, unknown> }
   manifest.features.rerank = settings
