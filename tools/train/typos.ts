@@ -38,20 +38,16 @@ const PHONETIC: readonly [string, string][] = [
 
 export type EditKind = 'substitute' | 'delete' | 'insert' | 'transpose' | 'double' | 'undouble' | 'vowel' | 'phonetic'
 
-/**
- * Relative frequencies of edit kinds. Typing slips (keyboard substitutions, fat-finger inserts) are rarer in lists
- * of real misspellings than spelling errors: doubled and undoubled consonants, unstressed vowels and sound-alike
- * spellings (accomodate, seperate, recieve) make up most of them, so those carry more weight.
- */
+/** Relative frequencies of edit kinds, roughly as in studies of real typing and spelling errors. */
 export const EDIT_WEIGHTS: readonly [EditKind, number][] = [
-  ['substitute', 0.15],
-  ['delete', 0.16],
-  ['insert', 0.1],
+  ['substitute', 0.22],
+  ['delete', 0.18],
+  ['insert', 0.12],
   ['transpose', 0.1],
-  ['double', 0.1],
-  ['undouble', 0.13],
-  ['vowel', 0.14],
-  ['phonetic', 0.12],
+  ['double', 0.08],
+  ['undouble', 0.1],
+  ['vowel', 0.12],
+  ['phonetic', 0.08],
 ]
 const TOTAL_WEIGHT = EDIT_WEIGHTS.reduce((a, [, w]) => a + w, 0)
 
