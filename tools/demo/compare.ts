@@ -66,7 +66,7 @@ if (!a['no-spellers']) {
       continue
     }
     log(`running ${s.name}: ${version}`)
-    const name = `${s.name} ${/really (\S+ [\d.]+)/.exec(version)?.[1] ?? version} (${s.args.at(-1)})`
+    const name = `${/really (\S+ [\d.]+)/.exec(version)?.[1] ?? s.name} (${s.args.at(-1)})`
     rows.push(score(name, await suggest(s, inputs)))
   }
 }
