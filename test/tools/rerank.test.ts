@@ -1,7 +1,7 @@
 // The demo's re-ranker: the spelling-error cost, the combined score and its confidence, the settings parser,
 // the prior file, the tuning set's separation from the evaluation list, and the aspell/hunspell pipe parser.
 
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -9,7 +9,12 @@ import { errorCost, loadPrior, parseRerankSettings, rerank } from '../../tools/d
 import { suggest, spellerVersion, type Speller } from '../../tools/demo/spellers.js'
 import { wikipediaPairs } from '../../tools/train/misspellings.js'
 import { frequencyPrior } from '../../tools/train/prior.js'
-import { tuningPairs } from '../../tools/train/rerank-fit.js'
+import * as tf from '@tensorflow/tfjs'
+import '@tensorflow/tfjs-backend-wasm'
+import { writeBundle } from '../../tools/bundle/write.js'
+import { DEFAULT_NGRAMS } from '../../tools/features/ngrams.js'
+import { train } from '../../tools/train/train.js'
+import { fitRerank, PRIOR_FILE, tuningPairs } from '../../tools/train/rerank-fit.js'
 import { loadWords } from '../../tools/train/words.js'
 
 const SETTINGS = { modelWeight: 0.15, priorWeight: 0.2, editWeight: 6, temperature: 1, noneScore: -10 }
@@ -93,4 +98,32 @@ t.test('suggest: parses the ispell pipe protocol of aspell and hunspell', async 
   t.match(await spellerVersion(fake), /really Aspell 0\.60\.8/)
   t.equal(await spellerVersion({ name: 'none', command: 'no-such-speller-here', args: [] }), undefined)
   await t.rejects(suggest({ name: 'bad', command: process.execPath, args: ['-e', 'process.exit(3)'] }, ['x']), /exited with 3/)
+})
+
+t.test('fitRerank: writes the prior and settings into a trained bundle, keeping clean words right', async (t) => {
+  await tf.setBackend('wasm')
+  const labels = loadWords(10).words.slice(0, 150)
+  const features = { ...DEFAULT_NGRAMS, dim: 512 }
+  const heads = [13, 12]
+  const { model } = await train({ labels, features, heads, hidden: [64], epochs: 4, batchSize: 64, lr: 0.01, seed: 5, typosPerWord: 1, twoEditShare: 0 })
+  const dir = await mkdtemp(join(tmpdir(), 'mhe-fit-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const layers = await model.toLayersModel()
+  await writeBundle(dir, {
+    manifest: { name: 'fit', version: '1', featureDim: features.dim, heads, numLabels: labels.length, outputs: 'logits', features: { ...features } },
+    model: layers,
+    labels,
+  })
+  layers.dispose()
+  model.dispose()
+  const lines: string[] = []
+  const fit = await fitRerank(dir, (s) => lines.push(s))
+  const manifest = JSON.parse(await readFile(join(dir, 'mhe.json'), 'utf8')) as { features: { rerank: unknown }; training: { rerankFit: unknown } }
+  t.same(parseRerankSettings(manifest.features), fit.settings, 'settings stored in features.rerank')
+  t.same(manifest.training.rerankFit, fit.tuning)
+  const prior = (await readFile(join(dir, PRIOR_FILE), 'utf8')).trim().split('\n').map(Number)
+  t.same(prior, frequencyPrior(labels), 'one prior a label, in label order')
+  t.ok((fit.tuning.top1 as { clean: number }).clean >= 0.99, 'clean words stay right')
+  t.ok(fit.settings.threshold >= 0 && fit.settings.threshold <= 1 && fit.settings.temperature > 0, `threshold ${fit.settings.threshold} in [0, 1]`)
+  t.match(lines.join('\n'), /re-rank fit: model x[\d.]+, prior x[\d.]+, edit cost x[\d.]+/)
 })
