@@ -58,3 +58,26 @@ t.test('the Clients section names the generator versions installed', async (t) =
     t.ok(readme.includes(`${name} ${version}`), `README names ${name} ${version}`)
   }
 })
+
+t.test('the README V2 example request, run against the demo bundle, gives the answer it shows', async (t) => {
+  const { execFileSync } = await import('node:child_process')
+  const { buildApp } = await import('../src/http/app.js')
+  const { loadConfig } = await import('../src/config.js')
+  const cmd = /npx tsx tools\/demo\/request\.ts (--v2 .*) > v2-request\.json/.exec(readme)
+  t.ok(cmd, 'README shows the V2 request command')
+  const body = execFileSync(process.execPath, ['--import', 'tsx', 'tools/demo/request.ts', ...cmd![1]!.split(/\s+/).filter((w) => !w.startsWith('#'))], { encoding: 'utf8' })
+  const shownAnswer = /```json\n(\{"model_name":"demo"[\s\S]*?)\n```/.exec(readme)
+  t.ok(shownAnswer, 'README shows the V2 answer')
+  const shown = JSON.parse(shownAnswer![1]!.replace(/\n/g, '')) as { outputs: { name: string; data: unknown[] }[] }
+  const app = await buildApp(loadConfig({ MHE_BACKEND: 'wasm', LOG_LEVEL: 'silent' }))
+  t.teardown(() => app.close())
+  const res = await app.inject({ method: 'POST', url: '/v2/models/demo/infer', headers: { 'content-type': 'application/json' }, payload: body })
+  t.equal(res.statusCode, 200)
+  const got = res.json() as typeof shown
+  t.same(got.outputs.map((o) => o.name), shown.outputs.map((o) => o.name))
+  for (const name of ['label_ids', 'labels', 'head_ids']) {
+    t.same(got.outputs.find((o) => o.name === name)?.data, shown.outputs.find((o) => o.name === name)?.data, `${name} as shown`)
+  }
+  const scores = (a: typeof shown) => a.outputs.find((o) => o.name === 'scores')!.data as number[]
+  scores(got).forEach((s, i) => t.ok(Math.abs(s - scores(shown)[i]!) < 1e-4, 'same scores'))
+})

@@ -6,6 +6,7 @@
 import type { FastifySchema } from 'fastify'
 import type { FastifyDynamicSwaggerOptions } from '@fastify/swagger'
 import { NAMED_SCHEMAS } from './schemas.js'
+import { V2_NAMED_SCHEMAS } from './v2-schemas.js'
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
 
@@ -22,7 +23,7 @@ function referenceNamed(schema: unknown): unknown {
 
 /** components.schemas: each named schema without its `$id`, the named schemas inside it by reference. */
 const components: Record<string, unknown> = {}
-for (const schema of NAMED_SCHEMAS) {
+for (const schema of [...NAMED_SCHEMAS, ...V2_NAMED_SCHEMAS]) {
   const { $id, ...rest } = schema as unknown as { $id: string }
   components[$id] = rest
 }
@@ -50,6 +51,7 @@ export const swaggerOptions: FastifyDynamicSwaggerOptions = {
       { name: 'predict', description: 'Predictions' },
       { name: 'model', description: 'What is served' },
       { name: 'health', description: 'Probes and metrics' },
+      { name: 'v2', description: 'Open Inference Protocol (KServe V2 REST): metadata, health, infer' },
     ],
     components: {
       schemas: components as Record<string, object>,

@@ -17,7 +17,10 @@ export function parseTopK(raw: number | undefined, max: number): number {
   return raw
 }
 
-/** The answer to a schema failure at `instancePath` (query or body) when it is about top_k; undefined otherwise. */
+/**
+ * The answer to a schema failure at `instancePath` (query or body; a V2 infer request's parameters) when it is about
+ * top_k; undefined otherwise.
+ */
 export function topKSchemaError(instancePath: string, got: unknown, max: number): ServiceError | undefined {
-  return instancePath === '/top_k' ? errors.badTopK(got, max) : undefined
+  return instancePath === '/top_k' || instancePath === '/parameters/top_k' ? errors.badTopK(got, max) : undefined
 }

@@ -23,8 +23,17 @@ t.test('openapi/openapi.json and the client types are what the server generates 
     'GET /health/ready getReadiness',
     'GET /metrics getMetrics',
     'GET /model getModel',
+    'GET /v2 v2ServerMetadata',
+    'GET /v2/health/live v2ServerLive',
+    'GET /v2/health/ready v2ServerReady',
+    'GET /v2/models/{name} v2ModelMetadata',
+    'GET /v2/models/{name}/ready v2ModelReady',
+    'GET /v2/models/{name}/versions/{version} v2ModelVersionMetadata',
+    'GET /v2/models/{name}/versions/{version}/ready v2ModelVersionReady',
     'POST /predict predict',
     'POST /predict/binary predictBinary',
+    'POST /v2/models/{name}/infer v2ModelInfer',
+    'POST /v2/models/{name}/versions/{version}/infer v2ModelVersionInfer',
   ], 'every operation, with its operationId')
   t.same(Object.keys(doc.paths['/predict'].post.requestBody.content), ['application/json'], 'predict: JSON only in the document')
   t.same(Object.keys(doc.paths['/predict/binary'].post.requestBody.content), ['application/octet-stream'], 'predictBinary: raw float32 only')

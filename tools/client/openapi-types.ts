@@ -80,6 +80,186 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v2": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * V2 server metadata
+         * @description The server's name, version and protocol extensions (Open Inference Protocol).
+         */
+        get: operations["v2ServerMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/health/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * V2 server liveness
+         * @description As `getLiveness`: 200 `{"live": true}` while the process can still predict; 503 `{"live": false}` once its engine thread has died.
+         */
+        get: operations["v2ServerLive"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/health/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * V2 server readiness
+         * @description As `getReadiness`: 200 `{"ready": true}` once the model is loaded and warmed up; 503 (with Retry-After) while starting, draining or failed.
+         */
+        get: operations["v2ServerReady"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * V2 model metadata
+         * @description The inputs and outputs of the model: features FP32 [-1, featureDim] in; label_ids, scores, labels, head_ids, probabilities out.
+         */
+        get: operations["v2ModelMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{name}/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * V2 model readiness
+         * @description 200 `{"name", "ready": true}` once the model is loaded and warmed up; 503 (with Retry-After) while starting, draining or failed.
+         */
+        get: operations["v2ModelReady"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{name}/infer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * V2 inference
+         * @description Input "features" FP32 [n, featureDim], data flat or nested, or as binary data (binary tensor extension: Inference-Header-Content-Length). Request parameter top_k (default 1) sets k of label_ids, scores and labels. Output "probabilities" with parameter classification = k answers BYTES "score:label_id:label", best first; without it, the dense [n, numLabels] scores up to 65536 values. Outputs with binary_data (or binary_data_output) follow the JSON as bytes, and the answer is application/octet-stream with Inference-Header-Content-Length.
+         */
+        post: operations["v2ModelInfer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{name}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * V2 model version metadata
+         * @description The inputs and outputs of the model version: features FP32 [-1, featureDim] in; label_ids, scores, labels, head_ids, probabilities out.
+         */
+        get: operations["v2ModelVersionMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{name}/versions/{version}/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * V2 model version readiness
+         * @description 200 `{"name", "ready": true}` once the model version is loaded and warmed up; 503 (with Retry-After) while starting, draining or failed.
+         */
+        get: operations["v2ModelVersionReady"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{name}/versions/{version}/infer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * V2 inference on a model version
+         * @description Input "features" FP32 [n, featureDim], data flat or nested, or as binary data (binary tensor extension: Inference-Header-Content-Length). Request parameter top_k (default 1) sets k of label_ids, scores and labels. Output "probabilities" with parameter classification = k answers BYTES "score:label_id:label", best first; without it, the dense [n, numLabels] scores up to 65536 values. Outputs with binary_data (or binary_data_output) follow the JSON as bytes, and the answer is application/octet-stream with Inference-Header-Content-Length.
+         */
+        post: operations["v2ModelVersionInfer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/model": {
         parameters: {
             query?: never;
@@ -216,11 +396,134 @@ export interface components {
              * @description stable error code (README "Errors" lists what each means)
              * @enum {string}
              */
-            code: "MHE_BAD_REQUEST" | "MHE_BAD_INSTANCE" | "MHE_EMPTY_BATCH" | "MHE_TOO_MANY_INSTANCES" | "MHE_BAD_TOP_K" | "MHE_BAD_BINARY_BODY" | "MHE_MALFORMED_JSON" | "MHE_UNAUTHORIZED" | "MHE_NOT_FOUND" | "MHE_BODY_TOO_LARGE" | "MHE_UNSUPPORTED_MEDIA_TYPE" | "MHE_CLIENT_CLOSED" | "MHE_INTERNAL" | "MHE_QUEUE_FULL" | "MHE_OVERLOADED" | "MHE_SHUTTING_DOWN" | "MHE_TIMEOUT" | "MHE_NOT_READY";
+            code: "MHE_BAD_REQUEST" | "MHE_BAD_INSTANCE" | "MHE_EMPTY_BATCH" | "MHE_TOO_MANY_INSTANCES" | "MHE_BAD_TOP_K" | "MHE_BAD_BINARY_BODY" | "MHE_MALFORMED_JSON" | "MHE_UNAUTHORIZED" | "MHE_NOT_FOUND" | "MHE_MODEL_NOT_FOUND" | "MHE_BODY_TOO_LARGE" | "MHE_UNSUPPORTED_MEDIA_TYPE" | "MHE_CLIENT_CLOSED" | "MHE_INTERNAL" | "MHE_QUEUE_FULL" | "MHE_OVERLOADED" | "MHE_SHUTTING_DOWN" | "MHE_TIMEOUT" | "MHE_NOT_READY";
             /** @description HTTP status text */
             error: string;
             /** @description what was expected and what arrived */
             message: string;
+        };
+        /** @description Open Inference Protocol error object. */
+        V2Error: {
+            /** @description what was expected and what arrived (the message /predict gives) */
+            error: string;
+        };
+        /** @description Open Inference Protocol server metadata. */
+        V2ServerMetadata: {
+            /** @description server name: mhe-serve */
+            name: string;
+            /** @description server version */
+            version: string;
+            /** @description protocol extensions supported: classification, binary_tensor_data */
+            extensions: string[];
+        };
+        /** @description Open Inference Protocol server liveness. */
+        V2Live: {
+            /** @description false once the engine thread died (replace the process) */
+            live: boolean;
+        };
+        /** @description Open Inference Protocol server readiness. */
+        V2Ready: {
+            /** @description true once the model is loaded and warmed up, false while starting, draining or failed */
+            ready: boolean;
+        };
+        /** @description Open Inference Protocol model readiness. */
+        V2ModelReady: {
+            /** @description model name, as asked */
+            name: string;
+            /** @description true once the model is loaded and warmed up, false while starting, draining or failed */
+            ready: boolean;
+        };
+        /** @description A tensor the model takes or gives. */
+        V2TensorMetadata: {
+            /** @description tensor name */
+            name: string;
+            /** @description FP32, INT64 or BYTES */
+            datatype: string;
+            /** @description -1 = any size */
+            shape: number[];
+        };
+        /** @description Open Inference Protocol model metadata. */
+        V2ModelMetadata: {
+            /** @description model name (mhe.json name) */
+            name: string;
+            /** @description the version served (mhe.json version) */
+            versions: string[];
+            /** @description tensorflowjs */
+            platform: string;
+            /** @description one input, features FP32 [-1, featureDim] */
+            inputs: components["schemas"]["V2TensorMetadata"][];
+            /** @description label_ids, scores, labels, head_ids, probabilities */
+            outputs: components["schemas"]["V2TensorMetadata"][];
+        };
+        /** @description An input tensor: data as JSON or as binary data. */
+        V2InferInput: {
+            /** @description features */
+            name: string;
+            /** @description [n, featureDim] */
+            shape: number[];
+            /** @description FP32 */
+            datatype: string;
+            /** @description input parameters */
+            parameters?: {
+                /** @description bytes of this tensor after the JSON (binary tensor extension) */
+                binary_data_size?: number;
+            };
+            /** @description row-major values, flat or nested */
+            data?: unknown[];
+        };
+        /** @description An output the request asks for. */
+        V2InferRequestedOutput: {
+            /** @description label_ids, scores, labels, head_ids or probabilities */
+            name: string;
+            /** @description output parameters */
+            parameters?: {
+                /** @description answer this output as binary data after the JSON */
+                binary_data?: boolean;
+                /** @description on probabilities: the top k as "score:label_id:label" (BYTES [n, k]) */
+                classification?: number;
+            };
+        };
+        /** @description JSON, or (binary tensor extension) JSON followed by the tensors' bytes, with Inference-Header-Content-Length giving the JSON length. Content-Type application/json, application/octet-stream or none. */
+        V2InferRequest: {
+            /** @description echoed in the answer */
+            id?: string;
+            /** @description request parameters */
+            parameters?: {
+                /** @description k of label_ids, scores and labels (default 1) */
+                top_k?: number;
+                /** @description answer every output as binary data unless it says otherwise */
+                binary_data_output?: boolean;
+            };
+            /** @description one input, "features" */
+            inputs: components["schemas"]["V2InferInput"][];
+            /** @description default: label_ids, scores, labels, head_ids */
+            outputs?: components["schemas"]["V2InferRequestedOutput"][];
+        };
+        /** @description An output tensor: data as JSON or as binary data. */
+        V2InferOutput: {
+            /** @description output name */
+            name: string;
+            /** @description FP32, INT64 or BYTES */
+            datatype: string;
+            /** @description row-major shape */
+            shape: number[];
+            /** @description tensor parameters (binary_data_size when the tensor is binary data after the JSON) */
+            parameters?: {
+                [key: string]: string | number | boolean;
+            };
+            /** @description row-major, flat; absent when sent as binary data */
+            data?: unknown[];
+        };
+        /** @description JSON, or JSON followed by binary outputs (Inference-Header-Content-Length). */
+        V2InferResponse: {
+            /** @description model name */
+            model_name: string;
+            /** @description model version */
+            model_version: string;
+            /** @description the request's id */
+            id?: string;
+            /** @description the outputs asked for, in order */
+            outputs: components["schemas"]["V2InferOutput"][];
         };
     };
     responses: never;
@@ -454,6 +757,493 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    v2ServerMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Name, version and extensions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2ServerMetadata"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+        };
+    };
+    v2ServerLive: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Alive. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Live"];
+                };
+            };
+            /** @description The engine thread died; replace the process. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Live"];
+                };
+            };
+        };
+    };
+    v2ServerReady: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Ready"];
+                };
+            };
+            /** @description Not ready: starting, draining, closing or failed. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before asking again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Ready"];
+                };
+            };
+        };
+    };
+    v2ModelMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description model name (GET /v2/models/{name} metadata; mhe.json name) */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Inputs and outputs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2ModelMetadata"];
+                };
+            };
+            /** @description No such model or model version on this server. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description Not available now (model not loaded yet, queue full, overloaded, draining, timed out): retry after Retry-After seconds, or on another replica. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+        };
+    };
+    v2ModelReady: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description model name (GET /v2/models/{name} metadata; mhe.json name) */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2ModelReady"];
+                };
+            };
+            /** @description No such model or model version on this server. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description Not ready: starting, draining, closing or failed. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before asking again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2ModelReady"];
+                };
+            };
+        };
+    };
+    v2ModelInfer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description model name (GET /v2/models/{name} metadata; mhe.json name) */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["V2InferRequest"];
+            };
+        };
+        responses: {
+            /** @description The outputs asked for. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2InferResponse"];
+                };
+            };
+            /** @description The request is not what the model takes (inputs, shape, datatype, values, outputs, top_k, classification, dense probabilities too large, binary sizes, malformed JSON). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description The server has MHE_API_KEYS and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description No such model or model version on this server. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description The body (inflated, if compressed) is larger than MHE_BODY_LIMIT. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description The Content-Type is not application/json, application/octet-stream or none, or the Content-Encoding is not gzip, deflate or identity. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description Not available now (model not loaded yet, queue full, overloaded, draining, timed out): retry after Retry-After seconds, or on another replica. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+        };
+    };
+    v2ModelVersionMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description model name (GET /v2/models/{name} metadata; mhe.json name) */
+                name: string;
+                /** @description model version (mhe.json version) */
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Inputs and outputs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2ModelMetadata"];
+                };
+            };
+            /** @description No such model or model version on this server. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description Not available now (model not loaded yet, queue full, overloaded, draining, timed out): retry after Retry-After seconds, or on another replica. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+        };
+    };
+    v2ModelVersionReady: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description model name (GET /v2/models/{name} metadata; mhe.json name) */
+                name: string;
+                /** @description model version (mhe.json version) */
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2ModelReady"];
+                };
+            };
+            /** @description No such model or model version on this server. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description Not ready: starting, draining, closing or failed. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before asking again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2ModelReady"];
+                };
+            };
+        };
+    };
+    v2ModelVersionInfer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description model name (GET /v2/models/{name} metadata; mhe.json name) */
+                name: string;
+                /** @description model version (mhe.json version) */
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["V2InferRequest"];
+            };
+        };
+        responses: {
+            /** @description The outputs asked for. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2InferResponse"];
+                };
+            };
+            /** @description The request is not what the model takes (inputs, shape, datatype, values, outputs, top_k, classification, dense probabilities too large, binary sizes, malformed JSON). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description The server has MHE_API_KEYS and the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description No such model or model version on this server. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description The body (inflated, if compressed) is larger than MHE_BODY_LIMIT. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description The Content-Type is not application/json, application/octet-stream or none, or the Content-Encoding is not gzip, deflate or identity. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description A server fault; the details are only in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
+                };
+            };
+            /** @description Not available now (model not loaded yet, queue full, overloaded, draining, timed out): retry after Retry-After seconds, or on another replica. */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V2Error"];
                 };
             };
         };

@@ -7,11 +7,12 @@ import { systemClock, type AbortLike } from '../../serving/batcher.js'
 import { BinaryBody, errorResponses, jsonResponse, PredictJsonBody, PredictResponse, TopKQuery } from '../schemas.js'
 import { BEARER, documented } from '../openapi.js'
 import { parseTopK } from '../top-k.js'
-import type { Instance, Loaded } from '../../serving/service.js'
+import type { Instance, Loaded, Service } from '../../serving/service.js'
+import type { Config } from '../../config.js'
 import type { Candidate } from '../../mhe/codec.js'
 
 /** Checks that every value is a finite float32 (a float64 like 1e39 overflows to Infinity). */
-function checkFinite(features: Float32Array, d: number, original?: number[][]): void {
+export function checkFinite(features: Float32Array, d: number, original?: number[][]): void {
   for (let j = 0; j < features.length; j++) {
     if (!Number.isFinite(features[j]!)) {
       const i = Math.floor(j / d)
@@ -69,6 +70,52 @@ class ConnectionClosed implements AbortLike {
   }
 }
 
+/** What is served, or 503: listening while the model loads (or after it failed to), nothing predicts yet. */
+export function servedModel(service: Service): Loaded {
+  const loaded = service.loaded
+  if (loaded === undefined) throw service.state === 'failed' ? errors.engineFailed() : errors.notReady()
+  return loaded
+}
+
+/**
+ * Queues n = features.length / featureDim instances, k labels each (capped at numLabels), and waits for their
+ * batch: the limits, deadline and cancellation every prediction route shares (/predict, /predict/binary, V2 infer).
+ */
+export async function predictFeatures(
+  config: Config,
+  service: Service,
+  loaded: Loaded,
+  features: Float32Array,
+  k: number,
+  reply: FastifyReply,
+): Promise<Candidate[][]> {
+  const { manifest } = loaded
+  const d = manifest.featureDim
+  const n = features.length / d
+  if (n > config.maxInstances) throw errors.tooManyInstances(n, config.maxInstances)
+  if (service.state === 'failed') throw errors.engineFailed()
+  const kEff = Math.min(k, manifest.numLabels)
+  const items: Instance[] = []
+  for (let i = 0; i < n; i++) items.push({ features: features.subarray(i * d, (i + 1) * d), k: kEff })
+
+  // A client that leaves takes its queued instances with it.
+  const abort = new ConnectionClosed()
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) abort.abort()
+  })
+  // The batcher's refusals (queue full, closed, deadline, client gone) go to the error handler as they are.
+  const results = await loaded.batcher.submit(items, {
+    signal: abort,
+    deadline: systemClock.now() + config.requestTimeoutMs,
+  })
+  // Finite features can still overflow float32 inside the model (e.g. 3e38): NaN scores are the input's fault.
+  const bad = results.findIndex((cands) => cands.some((c) => Number.isNaN(c.logScore)))
+  if (bad >= 0) {
+    throw errors.badInstance(`instance ${bad} overflows the model's float32 outputs (NaN scores), expected feature values of a smaller magnitude`)
+  }
+  return results
+}
+
 /** `application/json; charset=utf-8` -> `application/json`. */
 const mediaType = (contentType: string | undefined): string | undefined => contentType?.split(';', 1)[0]!.trim().toLowerCase()
 
@@ -89,42 +136,13 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   /** Queues the instances of a parsed request, waits for their batch and answers; shared by both routes. */
   const answer = async (loaded: Loaded, features: Float32Array, k: number, request: FastifyRequest, reply: FastifyReply) => {
-    const { manifest, labels } = loaded
-    const d = manifest.featureDim
     // Let go of the parsed body before waiting for the batch. Held across the wait, its arrays (one JS array of
     // featureDim numbers per instance) survive scavenges and get copied and promoted: a GC cost that grows with
     // concurrency (bench/README.md). Only the Float32Array copy is used from here on.
     ;(request as { body: unknown }).body = undefined
-    const n = features.length / d
-    if (n > config.maxInstances) throw errors.tooManyInstances(n, config.maxInstances)
-    if (service.state === 'failed') throw errors.engineFailed()
-    const kEff = Math.min(k, manifest.numLabels)
-    const items: Instance[] = []
-    for (let i = 0; i < n; i++) items.push({ features: features.subarray(i * d, (i + 1) * d), k: kEff })
-
-    // A client that leaves takes its queued instances with it.
-    const abort = new ConnectionClosed()
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) abort.abort()
-    })
-    // The batcher's refusals (queue full, closed, deadline, client gone) go to the error handler as they are.
-    const results = await loaded.batcher.submit(items, {
-      signal: abort,
-      deadline: systemClock.now() + config.requestTimeoutMs,
-    })
-    // Finite features can still overflow float32 inside the model (e.g. 3e38): NaN scores are the input's fault.
-    const bad = results.findIndex((cands) => cands.some((c) => Number.isNaN(c.logScore)))
-    if (bad >= 0) {
-      throw errors.badInstance(`instance ${bad} overflows the model's float32 outputs (NaN scores), expected feature values of a smaller magnitude`)
-    }
+    const results = await predictFeatures(config, service, loaded, features, k, reply)
+    const { manifest, labels } = loaded
     return { model: manifest.name, version: manifest.version, predictions: results.map((c) => toPrediction(c, labels)) }
-  }
-
-  /** What is served, or 503: listening while the model loads (or after it failed to), nothing predicts yet. */
-  const servedModel = (): Loaded => {
-    const loaded = service.loaded
-    if (loaded === undefined) throw service.state === 'failed' ? errors.engineFailed() : errors.notReady()
-    return loaded
   }
 
   app.post<PredictRequest>(
@@ -150,7 +168,7 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { body, query } = request
       // No Content-Type and no body: Fastify parses nothing and hands over undefined.
       if (body === undefined || body === null) throw errors.unsupportedMediaType(request.headers['content-type'])
-      const loaded = servedModel()
+      const loaded = servedModel(service)
       const d = loaded.manifest.featureDim
       if (Buffer.isBuffer(body)) return answer(loaded, fromBinary(body, d, loaded.instanceBuffers), parseTopK(query.top_k, config.maxTopK), request, reply)
       if (body.instances.length === 0) throw errors.emptyBatch()
@@ -186,7 +204,7 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const body = request.body
       if (!Buffer.isBuffer(body)) throw errors.unsupportedMediaType(request.headers['content-type'], 'application/octet-stream')
-      const loaded = servedModel()
+      const loaded = servedModel(service)
       return answer(loaded, fromBinary(body, loaded.manifest.featureDim, loaded.instanceBuffers), parseTopK(request.query.top_k, config.maxTopK), request, reply)
     },
   )

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { GetLivenessData, GetLivenessErrors, GetLivenessResponses, GetMetricsData, GetMetricsErrors, GetMetricsResponses, GetModelData, GetModelErrors, GetModelResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, PredictBinaryData, PredictBinaryErrors, PredictBinaryResponses, PredictData, PredictErrors, PredictResponses } from './types.gen.js';
+import type { GetLivenessData, GetLivenessErrors, GetLivenessResponses, GetMetricsData, GetMetricsErrors, GetMetricsResponses, GetModelData, GetModelErrors, GetModelResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, PredictBinaryData, PredictBinaryErrors, PredictBinaryResponses, PredictData, PredictErrors, PredictResponses, V2ModelInferData, V2ModelInferErrors, V2ModelInferResponses, V2ModelMetadataData, V2ModelMetadataErrors, V2ModelMetadataResponses, V2ModelReadyData, V2ModelReadyErrors, V2ModelReadyResponses, V2ModelVersionInferData, V2ModelVersionInferErrors, V2ModelVersionInferResponses, V2ModelVersionMetadataData, V2ModelVersionMetadataErrors, V2ModelVersionMetadataResponses, V2ModelVersionReadyData, V2ModelVersionReadyErrors, V2ModelVersionReadyResponses, V2ServerLiveData, V2ServerLiveErrors, V2ServerLiveResponses, V2ServerMetadataData, V2ServerMetadataErrors, V2ServerMetadataResponses, V2ServerReadyData, V2ServerReadyErrors, V2ServerReadyResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -62,6 +62,85 @@ export const getLiveness = <ThrowOnError extends boolean = false>(options?: Opti
  * Answers 200 once the model is loaded and warmed up; 503 (with Retry-After) while starting, draining or failed.
  */
 export const getReadiness = <ThrowOnError extends boolean = false>(options?: Options<GetReadinessData, ThrowOnError>) => (options?.client ?? client).get<GetReadinessResponses, GetReadinessErrors, ThrowOnError>({ url: '/health/ready', ...options });
+
+/**
+ * V2 server metadata
+ *
+ * The server's name, version and protocol extensions (Open Inference Protocol).
+ */
+export const v2ServerMetadata = <ThrowOnError extends boolean = false>(options?: Options<V2ServerMetadataData, ThrowOnError>) => (options?.client ?? client).get<V2ServerMetadataResponses, V2ServerMetadataErrors, ThrowOnError>({ url: '/v2', ...options });
+
+/**
+ * V2 server liveness
+ *
+ * As `getLiveness`: 200 `{"live": true}` while the process can still predict; 503 `{"live": false}` once its engine thread has died.
+ */
+export const v2ServerLive = <ThrowOnError extends boolean = false>(options?: Options<V2ServerLiveData, ThrowOnError>) => (options?.client ?? client).get<V2ServerLiveResponses, V2ServerLiveErrors, ThrowOnError>({ url: '/v2/health/live', ...options });
+
+/**
+ * V2 server readiness
+ *
+ * As `getReadiness`: 200 `{"ready": true}` once the model is loaded and warmed up; 503 (with Retry-After) while starting, draining or failed.
+ */
+export const v2ServerReady = <ThrowOnError extends boolean = false>(options?: Options<V2ServerReadyData, ThrowOnError>) => (options?.client ?? client).get<V2ServerReadyResponses, V2ServerReadyErrors, ThrowOnError>({ url: '/v2/health/ready', ...options });
+
+/**
+ * V2 model metadata
+ *
+ * The inputs and outputs of the model: features FP32 [-1, featureDim] in; label_ids, scores, labels, head_ids, probabilities out.
+ */
+export const v2ModelMetadata = <ThrowOnError extends boolean = false>(options: Options<V2ModelMetadataData, ThrowOnError>) => (options.client ?? client).get<V2ModelMetadataResponses, V2ModelMetadataErrors, ThrowOnError>({ url: '/v2/models/{name}', ...options });
+
+/**
+ * V2 model readiness
+ *
+ * 200 `{"name", "ready": true}` once the model is loaded and warmed up; 503 (with Retry-After) while starting, draining or failed.
+ */
+export const v2ModelReady = <ThrowOnError extends boolean = false>(options: Options<V2ModelReadyData, ThrowOnError>) => (options.client ?? client).get<V2ModelReadyResponses, V2ModelReadyErrors, ThrowOnError>({ url: '/v2/models/{name}/ready', ...options });
+
+/**
+ * V2 inference
+ *
+ * Input "features" FP32 [n, featureDim], data flat or nested, or as binary data (binary tensor extension: Inference-Header-Content-Length). Request parameter top_k (default 1) sets k of label_ids, scores and labels. Output "probabilities" with parameter classification = k answers BYTES "score:label_id:label", best first; without it, the dense [n, numLabels] scores up to 65536 values. Outputs with binary_data (or binary_data_output) follow the JSON as bytes, and the answer is application/octet-stream with Inference-Header-Content-Length.
+ */
+export const v2ModelInfer = <ThrowOnError extends boolean = false>(options: Options<V2ModelInferData, ThrowOnError>) => (options.client ?? client).post<V2ModelInferResponses, V2ModelInferErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v2/models/{name}/infer',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * V2 model version metadata
+ *
+ * The inputs and outputs of the model version: features FP32 [-1, featureDim] in; label_ids, scores, labels, head_ids, probabilities out.
+ */
+export const v2ModelVersionMetadata = <ThrowOnError extends boolean = false>(options: Options<V2ModelVersionMetadataData, ThrowOnError>) => (options.client ?? client).get<V2ModelVersionMetadataResponses, V2ModelVersionMetadataErrors, ThrowOnError>({ url: '/v2/models/{name}/versions/{version}', ...options });
+
+/**
+ * V2 model version readiness
+ *
+ * 200 `{"name", "ready": true}` once the model version is loaded and warmed up; 503 (with Retry-After) while starting, draining or failed.
+ */
+export const v2ModelVersionReady = <ThrowOnError extends boolean = false>(options: Options<V2ModelVersionReadyData, ThrowOnError>) => (options.client ?? client).get<V2ModelVersionReadyResponses, V2ModelVersionReadyErrors, ThrowOnError>({ url: '/v2/models/{name}/versions/{version}/ready', ...options });
+
+/**
+ * V2 inference on a model version
+ *
+ * Input "features" FP32 [n, featureDim], data flat or nested, or as binary data (binary tensor extension: Inference-Header-Content-Length). Request parameter top_k (default 1) sets k of label_ids, scores and labels. Output "probabilities" with parameter classification = k answers BYTES "score:label_id:label", best first; without it, the dense [n, numLabels] scores up to 65536 values. Outputs with binary_data (or binary_data_output) follow the JSON as bytes, and the answer is application/octet-stream with Inference-Header-Content-Length.
+ */
+export const v2ModelVersionInfer = <ThrowOnError extends boolean = false>(options: Options<V2ModelVersionInferData, ThrowOnError>) => (options.client ?? client).post<V2ModelVersionInferResponses, V2ModelVersionInferErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v2/models/{name}/versions/{version}/infer',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
 
 /**
  * Model metadata

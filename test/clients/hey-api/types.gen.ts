@@ -174,7 +174,7 @@ export type ErrorBody = {
     /**
      * stable error code (README "Errors" lists what each means)
      */
-    code: 'MHE_BAD_REQUEST' | 'MHE_BAD_INSTANCE' | 'MHE_EMPTY_BATCH' | 'MHE_TOO_MANY_INSTANCES' | 'MHE_BAD_TOP_K' | 'MHE_BAD_BINARY_BODY' | 'MHE_MALFORMED_JSON' | 'MHE_UNAUTHORIZED' | 'MHE_NOT_FOUND' | 'MHE_BODY_TOO_LARGE' | 'MHE_UNSUPPORTED_MEDIA_TYPE' | 'MHE_CLIENT_CLOSED' | 'MHE_INTERNAL' | 'MHE_QUEUE_FULL' | 'MHE_OVERLOADED' | 'MHE_SHUTTING_DOWN' | 'MHE_TIMEOUT' | 'MHE_NOT_READY';
+    code: 'MHE_BAD_REQUEST' | 'MHE_BAD_INSTANCE' | 'MHE_EMPTY_BATCH' | 'MHE_TOO_MANY_INSTANCES' | 'MHE_BAD_TOP_K' | 'MHE_BAD_BINARY_BODY' | 'MHE_MALFORMED_JSON' | 'MHE_UNAUTHORIZED' | 'MHE_NOT_FOUND' | 'MHE_MODEL_NOT_FOUND' | 'MHE_BODY_TOO_LARGE' | 'MHE_UNSUPPORTED_MEDIA_TYPE' | 'MHE_CLIENT_CLOSED' | 'MHE_INTERNAL' | 'MHE_QUEUE_FULL' | 'MHE_OVERLOADED' | 'MHE_SHUTTING_DOWN' | 'MHE_TIMEOUT' | 'MHE_NOT_READY';
     /**
      * HTTP status text
      */
@@ -183,6 +183,247 @@ export type ErrorBody = {
      * what was expected and what arrived
      */
     message: string;
+};
+
+/**
+ * Open Inference Protocol error object.
+ */
+export type V2Error = {
+    /**
+     * what was expected and what arrived (the message /predict gives)
+     */
+    error: string;
+};
+
+/**
+ * Open Inference Protocol server metadata.
+ */
+export type V2ServerMetadata = {
+    /**
+     * server name: mhe-serve
+     */
+    name: string;
+    /**
+     * server version
+     */
+    version: string;
+    /**
+     * protocol extensions supported: classification, binary_tensor_data
+     */
+    extensions: Array<string>;
+};
+
+/**
+ * Open Inference Protocol server liveness.
+ */
+export type V2Live = {
+    /**
+     * false once the engine thread died (replace the process)
+     */
+    live: boolean;
+};
+
+/**
+ * Open Inference Protocol server readiness.
+ */
+export type V2Ready = {
+    /**
+     * true once the model is loaded and warmed up, false while starting, draining or failed
+     */
+    ready: boolean;
+};
+
+/**
+ * Open Inference Protocol model readiness.
+ */
+export type V2ModelReady = {
+    /**
+     * model name, as asked
+     */
+    name: string;
+    /**
+     * true once the model is loaded and warmed up, false while starting, draining or failed
+     */
+    ready: boolean;
+};
+
+/**
+ * A tensor the model takes or gives.
+ */
+export type V2TensorMetadata = {
+    /**
+     * tensor name
+     */
+    name: string;
+    /**
+     * FP32, INT64 or BYTES
+     */
+    datatype: string;
+    /**
+     * -1 = any size
+     */
+    shape: Array<number>;
+};
+
+/**
+ * Open Inference Protocol model metadata.
+ */
+export type V2ModelMetadata = {
+    /**
+     * model name (mhe.json name)
+     */
+    name: string;
+    /**
+     * the version served (mhe.json version)
+     */
+    versions: Array<string>;
+    /**
+     * tensorflowjs
+     */
+    platform: string;
+    /**
+     * one input, features FP32 [-1, featureDim]
+     */
+    inputs: Array<V2TensorMetadata>;
+    /**
+     * label_ids, scores, labels, head_ids, probabilities
+     */
+    outputs: Array<V2TensorMetadata>;
+};
+
+/**
+ * An input tensor: data as JSON or as binary data.
+ */
+export type V2InferInput = {
+    /**
+     * features
+     */
+    name: string;
+    /**
+     * [n, featureDim]
+     */
+    shape: Array<number>;
+    /**
+     * FP32
+     */
+    datatype: string;
+    /**
+     * input parameters
+     */
+    parameters?: {
+        /**
+         * bytes of this tensor after the JSON (binary tensor extension)
+         */
+        binary_data_size?: number;
+    };
+    /**
+     * row-major values, flat or nested
+     */
+    data?: Array<unknown>;
+};
+
+/**
+ * An output the request asks for.
+ */
+export type V2InferRequestedOutput = {
+    /**
+     * label_ids, scores, labels, head_ids or probabilities
+     */
+    name: string;
+    /**
+     * output parameters
+     */
+    parameters?: {
+        /**
+         * answer this output as binary data after the JSON
+         */
+        binary_data?: boolean;
+        /**
+         * on probabilities: the top k as "score:label_id:label" (BYTES [n, k])
+         */
+        classification?: number;
+    };
+};
+
+/**
+ * JSON, or (binary tensor extension) JSON followed by the tensors' bytes, with Inference-Header-Content-Length giving the JSON length. Content-Type application/json, application/octet-stream or none.
+ */
+export type V2InferRequest = {
+    /**
+     * echoed in the answer
+     */
+    id?: string;
+    /**
+     * request parameters
+     */
+    parameters?: {
+        /**
+         * k of label_ids, scores and labels (default 1)
+         */
+        top_k?: number;
+        /**
+         * answer every output as binary data unless it says otherwise
+         */
+        binary_data_output?: boolean;
+    };
+    /**
+     * one input, "features"
+     */
+    inputs: Array<V2InferInput>;
+    /**
+     * default: label_ids, scores, labels, head_ids
+     */
+    outputs?: Array<V2InferRequestedOutput>;
+};
+
+/**
+ * An output tensor: data as JSON or as binary data.
+ */
+export type V2InferOutput = {
+    /**
+     * output name
+     */
+    name: string;
+    /**
+     * FP32, INT64 or BYTES
+     */
+    datatype: string;
+    /**
+     * row-major shape
+     */
+    shape: Array<number>;
+    /**
+     * tensor parameters (binary_data_size when the tensor is binary data after the JSON)
+     */
+    parameters?: {
+        [key: string]: string | number | boolean;
+    };
+    /**
+     * row-major, flat; absent when sent as binary data
+     */
+    data?: Array<unknown>;
+};
+
+/**
+ * JSON, or JSON followed by binary outputs (Inference-Header-Content-Length).
+ */
+export type V2InferResponse = {
+    /**
+     * model name
+     */
+    model_name: string;
+    /**
+     * model version
+     */
+    model_version: string;
+    /**
+     * the request's id
+     */
+    id?: string;
+    /**
+     * the outputs asked for, in order
+     */
+    outputs: Array<V2InferOutput>;
 };
 
 export type PredictData = {
@@ -332,6 +573,353 @@ export type GetReadinessResponses = {
 };
 
 export type GetReadinessResponse = GetReadinessResponses[keyof GetReadinessResponses];
+
+export type V2ServerMetadataData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/v2';
+};
+
+export type V2ServerMetadataErrors = {
+    /**
+     * A server fault; the details are only in the server log.
+     */
+    500: V2Error;
+};
+
+export type V2ServerMetadataError = V2ServerMetadataErrors[keyof V2ServerMetadataErrors];
+
+export type V2ServerMetadataResponses = {
+    /**
+     * Name, version and extensions.
+     */
+    200: V2ServerMetadata;
+};
+
+export type V2ServerMetadataResponse = V2ServerMetadataResponses[keyof V2ServerMetadataResponses];
+
+export type V2ServerLiveData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/v2/health/live';
+};
+
+export type V2ServerLiveErrors = {
+    /**
+     * The engine thread died; replace the process.
+     */
+    503: V2Live;
+};
+
+export type V2ServerLiveError = V2ServerLiveErrors[keyof V2ServerLiveErrors];
+
+export type V2ServerLiveResponses = {
+    /**
+     * Alive.
+     */
+    200: V2Live;
+};
+
+export type V2ServerLiveResponse = V2ServerLiveResponses[keyof V2ServerLiveResponses];
+
+export type V2ServerReadyData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/v2/health/ready';
+};
+
+export type V2ServerReadyErrors = {
+    /**
+     * Not ready: starting, draining, closing or failed.
+     */
+    503: V2Ready;
+};
+
+export type V2ServerReadyError = V2ServerReadyErrors[keyof V2ServerReadyErrors];
+
+export type V2ServerReadyResponses = {
+    /**
+     * Ready.
+     */
+    200: V2Ready;
+};
+
+export type V2ServerReadyResponse = V2ServerReadyResponses[keyof V2ServerReadyResponses];
+
+export type V2ModelMetadataData = {
+    body?: never;
+    path: {
+        /**
+         * model name (GET /v2/models/{name} metadata; mhe.json name)
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/v2/models/{name}';
+};
+
+export type V2ModelMetadataErrors = {
+    /**
+     * No such model or model version on this server.
+     */
+    404: V2Error;
+    /**
+     * A server fault; the details are only in the server log.
+     */
+    500: V2Error;
+    /**
+     * Not available now (model not loaded yet, queue full, overloaded, draining, timed out): retry after Retry-After seconds, or on another replica.
+     */
+    503: V2Error;
+};
+
+export type V2ModelMetadataError = V2ModelMetadataErrors[keyof V2ModelMetadataErrors];
+
+export type V2ModelMetadataResponses = {
+    /**
+     * Inputs and outputs.
+     */
+    200: V2ModelMetadata;
+};
+
+export type V2ModelMetadataResponse = V2ModelMetadataResponses[keyof V2ModelMetadataResponses];
+
+export type V2ModelReadyData = {
+    body?: never;
+    path: {
+        /**
+         * model name (GET /v2/models/{name} metadata; mhe.json name)
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/v2/models/{name}/ready';
+};
+
+export type V2ModelReadyErrors = {
+    /**
+     * No such model or model version on this server.
+     */
+    404: V2Error;
+    /**
+     * A server fault; the details are only in the server log.
+     */
+    500: V2Error;
+    /**
+     * Not ready: starting, draining, closing or failed.
+     */
+    503: V2ModelReady;
+};
+
+export type V2ModelReadyError = V2ModelReadyErrors[keyof V2ModelReadyErrors];
+
+export type V2ModelReadyResponses = {
+    /**
+     * Ready.
+     */
+    200: V2ModelReady;
+};
+
+export type V2ModelReadyResponse = V2ModelReadyResponses[keyof V2ModelReadyResponses];
+
+export type V2ModelInferData = {
+    body: V2InferRequest;
+    path: {
+        /**
+         * model name (GET /v2/models/{name} metadata; mhe.json name)
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/v2/models/{name}/infer';
+};
+
+export type V2ModelInferErrors = {
+    /**
+     * The request is not what the model takes (inputs, shape, datatype, values, outputs, top_k, classification, dense probabilities too large, binary sizes, malformed JSON).
+     */
+    400: V2Error;
+    /**
+     * The server has MHE_API_KEYS and the bearer token is missing or wrong.
+     */
+    401: V2Error;
+    /**
+     * No such model or model version on this server.
+     */
+    404: V2Error;
+    /**
+     * The body (inflated, if compressed) is larger than MHE_BODY_LIMIT.
+     */
+    413: V2Error;
+    /**
+     * The Content-Type is not application/json, application/octet-stream or none, or the Content-Encoding is not gzip, deflate or identity.
+     */
+    415: V2Error;
+    /**
+     * A server fault; the details are only in the server log.
+     */
+    500: V2Error;
+    /**
+     * Not available now (model not loaded yet, queue full, overloaded, draining, timed out): retry after Retry-After seconds, or on another replica.
+     */
+    503: V2Error;
+};
+
+export type V2ModelInferError = V2ModelInferErrors[keyof V2ModelInferErrors];
+
+export type V2ModelInferResponses = {
+    /**
+     * The outputs asked for.
+     */
+    200: V2InferResponse;
+};
+
+export type V2ModelInferResponse = V2ModelInferResponses[keyof V2ModelInferResponses];
+
+export type V2ModelVersionMetadataData = {
+    body?: never;
+    path: {
+        /**
+         * model name (GET /v2/models/{name} metadata; mhe.json name)
+         */
+        name: string;
+        /**
+         * model version (mhe.json version)
+         */
+        version: string;
+    };
+    query?: never;
+    url: '/v2/models/{name}/versions/{version}';
+};
+
+export type V2ModelVersionMetadataErrors = {
+    /**
+     * No such model or model version on this server.
+     */
+    404: V2Error;
+    /**
+     * A server fault; the details are only in the server log.
+     */
+    500: V2Error;
+    /**
+     * Not available now (model not loaded yet, queue full, overloaded, draining, timed out): retry after Retry-After seconds, or on another replica.
+     */
+    503: V2Error;
+};
+
+export type V2ModelVersionMetadataError = V2ModelVersionMetadataErrors[keyof V2ModelVersionMetadataErrors];
+
+export type V2ModelVersionMetadataResponses = {
+    /**
+     * Inputs and outputs.
+     */
+    200: V2ModelMetadata;
+};
+
+export type V2ModelVersionMetadataResponse = V2ModelVersionMetadataResponses[keyof V2ModelVersionMetadataResponses];
+
+export type V2ModelVersionReadyData = {
+    body?: never;
+    path: {
+        /**
+         * model name (GET /v2/models/{name} metadata; mhe.json name)
+         */
+        name: string;
+        /**
+         * model version (mhe.json version)
+         */
+        version: string;
+    };
+    query?: never;
+    url: '/v2/models/{name}/versions/{version}/ready';
+};
+
+export type V2ModelVersionReadyErrors = {
+    /**
+     * No such model or model version on this server.
+     */
+    404: V2Error;
+    /**
+     * A server fault; the details are only in the server log.
+     */
+    500: V2Error;
+    /**
+     * Not ready: starting, draining, closing or failed.
+     */
+    503: V2ModelReady;
+};
+
+export type V2ModelVersionReadyError = V2ModelVersionReadyErrors[keyof V2ModelVersionReadyErrors];
+
+export type V2ModelVersionReadyResponses = {
+    /**
+     * Ready.
+     */
+    200: V2ModelReady;
+};
+
+export type V2ModelVersionReadyResponse = V2ModelVersionReadyResponses[keyof V2ModelVersionReadyResponses];
+
+export type V2ModelVersionInferData = {
+    body: V2InferRequest;
+    path: {
+        /**
+         * model name (GET /v2/models/{name} metadata; mhe.json name)
+         */
+        name: string;
+        /**
+         * model version (mhe.json version)
+         */
+        version: string;
+    };
+    query?: never;
+    url: '/v2/models/{name}/versions/{version}/infer';
+};
+
+export type V2ModelVersionInferErrors = {
+    /**
+     * The request is not what the model takes (inputs, shape, datatype, values, outputs, top_k, classification, dense probabilities too large, binary sizes, malformed JSON).
+     */
+    400: V2Error;
+    /**
+     * The server has MHE_API_KEYS and the bearer token is missing or wrong.
+     */
+    401: V2Error;
+    /**
+     * No such model or model version on this server.
+     */
+    404: V2Error;
+    /**
+     * The body (inflated, if compressed) is larger than MHE_BODY_LIMIT.
+     */
+    413: V2Error;
+    /**
+     * The Content-Type is not application/json, application/octet-stream or none, or the Content-Encoding is not gzip, deflate or identity.
+     */
+    415: V2Error;
+    /**
+     * A server fault; the details are only in the server log.
+     */
+    500: V2Error;
+    /**
+     * Not available now (model not loaded yet, queue full, overloaded, draining, timed out): retry after Retry-After seconds, or on another replica.
+     */
+    503: V2Error;
+};
+
+export type V2ModelVersionInferError = V2ModelVersionInferErrors[keyof V2ModelVersionInferErrors];
+
+export type V2ModelVersionInferResponses = {
+    /**
+     * The outputs asked for.
+     */
+    200: V2InferResponse;
+};
+
+export type V2ModelVersionInferResponse = V2ModelVersionInferResponses[keyof V2ModelVersionInferResponses];
 
 export type GetModelData = {
     body?: never;

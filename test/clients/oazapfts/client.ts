@@ -53,7 +53,7 @@ export type ErrorBody = {
     /** HTTP status of the answer */
     statusCode: number;
     /** stable error code (README "Errors" lists what each means) */
-    code: "MHE_BAD_REQUEST" | "MHE_BAD_INSTANCE" | "MHE_EMPTY_BATCH" | "MHE_TOO_MANY_INSTANCES" | "MHE_BAD_TOP_K" | "MHE_BAD_BINARY_BODY" | "MHE_MALFORMED_JSON" | "MHE_UNAUTHORIZED" | "MHE_NOT_FOUND" | "MHE_BODY_TOO_LARGE" | "MHE_UNSUPPORTED_MEDIA_TYPE" | "MHE_CLIENT_CLOSED" | "MHE_INTERNAL" | "MHE_QUEUE_FULL" | "MHE_OVERLOADED" | "MHE_SHUTTING_DOWN" | "MHE_TIMEOUT" | "MHE_NOT_READY";
+    code: "MHE_BAD_REQUEST" | "MHE_BAD_INSTANCE" | "MHE_EMPTY_BATCH" | "MHE_TOO_MANY_INSTANCES" | "MHE_BAD_TOP_K" | "MHE_BAD_BINARY_BODY" | "MHE_MALFORMED_JSON" | "MHE_UNAUTHORIZED" | "MHE_NOT_FOUND" | "MHE_MODEL_NOT_FOUND" | "MHE_BODY_TOO_LARGE" | "MHE_UNSUPPORTED_MEDIA_TYPE" | "MHE_CLIENT_CLOSED" | "MHE_INTERNAL" | "MHE_QUEUE_FULL" | "MHE_OVERLOADED" | "MHE_SHUTTING_DOWN" | "MHE_TIMEOUT" | "MHE_NOT_READY";
     /** HTTP status text */
     error: string;
     /** what was expected and what arrived */
@@ -62,6 +62,117 @@ export type ErrorBody = {
 export type Health = {
     /** live: ok or failed; ready: ready, or starting, draining, closing or failed */
     status: "ok" | "ready" | "starting" | "draining" | "closing" | "failed";
+};
+export type V2ServerMetadata = {
+    /** server name: mhe-serve */
+    name: string;
+    /** server version */
+    version: string;
+    /** protocol extensions supported: classification, binary_tensor_data */
+    extensions: string[];
+};
+export type V2Error = {
+    /** what was expected and what arrived (the message /predict gives) */
+    error: string;
+};
+export type V2Live = {
+    /** false once the engine thread died (replace the process) */
+    live: boolean;
+};
+export type V2Ready = {
+    /** true once the model is loaded and warmed up, false while starting, draining or failed */
+    ready: boolean;
+};
+export type V2TensorMetadata = {
+    /** tensor name */
+    name: string;
+    /** FP32, INT64 or BYTES */
+    datatype: string;
+    /** -1 = any size */
+    shape: number[];
+};
+export type V2ModelMetadata = {
+    /** model name (mhe.json name) */
+    name: string;
+    /** the version served (mhe.json version) */
+    versions: string[];
+    /** tensorflowjs */
+    platform: string;
+    /** one input, features FP32 [-1, featureDim] */
+    inputs: V2TensorMetadata[];
+    /** label_ids, scores, labels, head_ids, probabilities */
+    outputs: V2TensorMetadata[];
+};
+export type V2ModelReady = {
+    /** model name, as asked */
+    name: string;
+    /** true once the model is loaded and warmed up, false while starting, draining or failed */
+    ready: boolean;
+};
+export type V2InferInput = {
+    /** features */
+    name: string;
+    /** [n, featureDim] */
+    shape: number[];
+    /** FP32 */
+    datatype: string;
+    /** input parameters */
+    parameters?: {
+        /** bytes of this tensor after the JSON (binary tensor extension) */
+        binary_data_size?: number;
+    };
+    /** row-major values, flat or nested */
+    data?: any[];
+};
+export type V2InferRequestedOutput = {
+    /** label_ids, scores, labels, head_ids or probabilities */
+    name: string;
+    /** output parameters */
+    parameters?: {
+        /** answer this output as binary data after the JSON */
+        binary_data?: boolean;
+        /** on probabilities: the top k as "score:label_id:label" (BYTES [n, k]) */
+        classification?: number;
+    };
+};
+export type V2InferRequest = {
+    /** echoed in the answer */
+    id?: string;
+    /** request parameters */
+    parameters?: {
+        /** k of label_ids, scores and labels (default 1) */
+        top_k?: number;
+        /** answer every output as binary data unless it says otherwise */
+        binary_data_output?: boolean;
+    };
+    /** one input, "features" */
+    inputs: V2InferInput[];
+    /** default: label_ids, scores, labels, head_ids */
+    outputs?: V2InferRequestedOutput[];
+};
+export type V2InferOutput = {
+    /** output name */
+    name: string;
+    /** FP32, INT64 or BYTES */
+    datatype: string;
+    /** row-major shape */
+    shape: number[];
+    /** tensor parameters (binary_data_size when the tensor is binary data after the JSON) */
+    parameters?: {
+        [key: string]: string | number | boolean;
+    };
+    /** row-major, flat; absent when sent as binary data */
+    data?: any[];
+};
+export type V2InferResponse = {
+    /** model name */
+    model_name: string;
+    /** model version */
+    model_version: string;
+    /** the request's id */
+    id?: string;
+    /** the outputs asked for, in order */
+    outputs: V2InferOutput[];
 };
 export type ModelInfo = {
     /** bundle name (mhe.json) */
@@ -193,6 +304,196 @@ export function getReadiness(opts?: Oazapfts.RequestOpts) {
     }>("/health/ready", {
         ...opts
     });
+}
+/**
+ * V2 server metadata
+ */
+export function v2ServerMetadata(opts?: Oazapfts.RequestOpts) {
+    return oazapfts.fetchJson<{
+        status: 200;
+        data: V2ServerMetadata;
+    } | {
+        status: 500;
+        data: V2Error;
+    }>("/v2", {
+        ...opts
+    });
+}
+/**
+ * V2 server liveness
+ */
+export function v2ServerLive(opts?: Oazapfts.RequestOpts) {
+    return oazapfts.fetchJson<{
+        status: 200;
+        data: V2Live;
+    } | {
+        status: 503;
+        data: V2Live;
+    }>("/v2/health/live", {
+        ...opts
+    });
+}
+/**
+ * V2 server readiness
+ */
+export function v2ServerReady(opts?: Oazapfts.RequestOpts) {
+    return oazapfts.fetchJson<{
+        status: 200;
+        data: V2Ready;
+    } | {
+        status: 503;
+        data: V2Ready;
+    }>("/v2/health/ready", {
+        ...opts
+    });
+}
+/**
+ * V2 model metadata
+ */
+export function v2ModelMetadata(name: string, opts?: Oazapfts.RequestOpts) {
+    return oazapfts.fetchJson<{
+        status: 200;
+        data: V2ModelMetadata;
+    } | {
+        status: 404;
+        data: V2Error;
+    } | {
+        status: 500;
+        data: V2Error;
+    } | {
+        status: 503;
+        data: V2Error;
+    }>(`/v2/models/${encodeURIComponent(name)}`, {
+        ...opts
+    });
+}
+/**
+ * V2 model readiness
+ */
+export function v2ModelReady(name: string, opts?: Oazapfts.RequestOpts) {
+    return oazapfts.fetchJson<{
+        status: 200;
+        data: V2ModelReady;
+    } | {
+        status: 404;
+        data: V2Error;
+    } | {
+        status: 500;
+        data: V2Error;
+    } | {
+        status: 503;
+        data: V2ModelReady;
+    }>(`/v2/models/${encodeURIComponent(name)}/ready`, {
+        ...opts
+    });
+}
+/**
+ * V2 inference
+ */
+export function v2ModelInfer(name: string, v2InferRequest: V2InferRequest, opts?: Oazapfts.RequestOpts) {
+    return oazapfts.fetchJson<{
+        status: 200;
+        data: V2InferResponse;
+    } | {
+        status: 400;
+        data: V2Error;
+    } | {
+        status: 401;
+        data: V2Error;
+    } | {
+        status: 404;
+        data: V2Error;
+    } | {
+        status: 413;
+        data: V2Error;
+    } | {
+        status: 415;
+        data: V2Error;
+    } | {
+        status: 500;
+        data: V2Error;
+    } | {
+        status: 503;
+        data: V2Error;
+    }>(`/v2/models/${encodeURIComponent(name)}/infer`, oazapfts.json({
+        ...opts,
+        method: "POST",
+        body: v2InferRequest
+    }));
+}
+/**
+ * V2 model version metadata
+ */
+export function v2ModelVersionMetadata(name: string, version: string, opts?: Oazapfts.RequestOpts) {
+    return oazapfts.fetchJson<{
+        status: 200;
+        data: V2ModelMetadata;
+    } | {
+        status: 404;
+        data: V2Error;
+    } | {
+        status: 500;
+        data: V2Error;
+    } | {
+        status: 503;
+        data: V2Error;
+    }>(`/v2/models/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}`, {
+        ...opts
+    });
+}
+/**
+ * V2 model version readiness
+ */
+export function v2ModelVersionReady(name: string, version: string, opts?: Oazapfts.RequestOpts) {
+    return oazapfts.fetchJson<{
+        status: 200;
+        data: V2ModelReady;
+    } | {
+        status: 404;
+        data: V2Error;
+    } | {
+        status: 500;
+        data: V2Error;
+    } | {
+        status: 503;
+        data: V2ModelReady;
+    }>(`/v2/models/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}/ready`, {
+        ...opts
+    });
+}
+/**
+ * V2 inference on a model version
+ */
+export function v2ModelVersionInfer(name: string, version: string, v2InferRequest: V2InferRequest, opts?: Oazapfts.RequestOpts) {
+    return oazapfts.fetchJson<{
+        status: 200;
+        data: V2InferResponse;
+    } | {
+        status: 400;
+        data: V2Error;
+    } | {
+        status: 401;
+        data: V2Error;
+    } | {
+        status: 404;
+        data: V2Error;
+    } | {
+        status: 413;
+        data: V2Error;
+    } | {
+        status: 415;
+        data: V2Error;
+    } | {
+        status: 500;
+        data: V2Error;
+    } | {
+        status: 503;
+        data: V2Error;
+    }>(`/v2/models/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}/infer`, oazapfts.json({
+        ...opts,
+        method: "POST",
+        body: v2InferRequest
+    }));
 }
 /**
  * Model metadata

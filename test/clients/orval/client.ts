@@ -169,6 +169,7 @@ export const ErrorBodyCode = {
   MHE_MALFORMED_JSON: 'MHE_MALFORMED_JSON',
   MHE_UNAUTHORIZED: 'MHE_UNAUTHORIZED',
   MHE_NOT_FOUND: 'MHE_NOT_FOUND',
+  MHE_MODEL_NOT_FOUND: 'MHE_MODEL_NOT_FOUND',
   MHE_BODY_TOO_LARGE: 'MHE_BODY_TOO_LARGE',
   MHE_UNSUPPORTED_MEDIA_TYPE: 'MHE_UNSUPPORTED_MEDIA_TYPE',
   MHE_CLIENT_CLOSED: 'MHE_CLIENT_CLOSED',
@@ -196,6 +197,189 @@ export interface ErrorBody {
   error: string;
   /** what was expected and what arrived */
   message: string;
+}
+
+/**
+ * Open Inference Protocol error object.
+ */
+export interface V2Error {
+  /** what was expected and what arrived (the message /predict gives) */
+  error: string;
+}
+
+/**
+ * Open Inference Protocol server metadata.
+ */
+export interface V2ServerMetadata {
+  /** server name: mhe-serve */
+  name: string;
+  /** server version */
+  version: string;
+  /** protocol extensions supported: classification, binary_tensor_data */
+  extensions: string[];
+}
+
+/**
+ * Open Inference Protocol server liveness.
+ */
+export interface V2Live {
+  /** false once the engine thread died (replace the process) */
+  live: boolean;
+}
+
+/**
+ * Open Inference Protocol server readiness.
+ */
+export interface V2Ready {
+  /** true once the model is loaded and warmed up, false while starting, draining or failed */
+  ready: boolean;
+}
+
+/**
+ * Open Inference Protocol model readiness.
+ */
+export interface V2ModelReady {
+  /** model name, as asked */
+  name: string;
+  /** true once the model is loaded and warmed up, false while starting, draining or failed */
+  ready: boolean;
+}
+
+/**
+ * A tensor the model takes or gives.
+ */
+export interface V2TensorMetadata {
+  /** tensor name */
+  name: string;
+  /** FP32, INT64 or BYTES */
+  datatype: string;
+  /** -1 = any size */
+  shape: number[];
+}
+
+/**
+ * Open Inference Protocol model metadata.
+ */
+export interface V2ModelMetadata {
+  /** model name (mhe.json name) */
+  name: string;
+  /** the version served (mhe.json version) */
+  versions: string[];
+  /** tensorflowjs */
+  platform: string;
+  /** one input, features FP32 [-1, featureDim] */
+  inputs: V2TensorMetadata[];
+  /** label_ids, scores, labels, head_ids, probabilities */
+  outputs: V2TensorMetadata[];
+}
+
+/**
+ * input parameters
+ */
+export type V2InferInputParameters = {
+  /**
+   * bytes of this tensor after the JSON (binary tensor extension)
+   * @minimum 0
+   */
+  binary_data_size?: number;
+};
+
+/**
+ * An input tensor: data as JSON or as binary data.
+ */
+export interface V2InferInput {
+  /** features */
+  name: string;
+  /** [n, featureDim] */
+  shape: number[];
+  /** FP32 */
+  datatype: string;
+  /** input parameters */
+  parameters?: V2InferInputParameters;
+  /** row-major values, flat or nested */
+  data?: unknown[];
+}
+
+/**
+ * output parameters
+ */
+export type V2InferRequestedOutputParameters = {
+  /** answer this output as binary data after the JSON */
+  binary_data?: boolean;
+  /** on probabilities: the top k as "score:label_id:label" (BYTES [n, k]) */
+  classification?: number;
+};
+
+/**
+ * An output the request asks for.
+ */
+export interface V2InferRequestedOutput {
+  /** label_ids, scores, labels, head_ids or probabilities */
+  name: string;
+  /** output parameters */
+  parameters?: V2InferRequestedOutputParameters;
+}
+
+/**
+ * request parameters
+ */
+export type V2InferRequestParameters = {
+  /**
+   * k of label_ids, scores and labels (default 1)
+   * @minimum 1
+   */
+  top_k?: number;
+  /** answer every output as binary data unless it says otherwise */
+  binary_data_output?: boolean;
+};
+
+/**
+ * JSON, or (binary tensor extension) JSON followed by the tensors' bytes, with Inference-Header-Content-Length giving the JSON length. Content-Type application/json, application/octet-stream or none.
+ */
+export interface V2InferRequest {
+  /** echoed in the answer */
+  id?: string;
+  /** request parameters */
+  parameters?: V2InferRequestParameters;
+  /** one input, "features" */
+  inputs: V2InferInput[];
+  /** default: label_ids, scores, labels, head_ids */
+  outputs?: V2InferRequestedOutput[];
+}
+
+/**
+ * tensor parameters (binary_data_size when the tensor is binary data after the JSON)
+ */
+export type V2InferOutputParameters = {[key: string]: string | number | boolean};
+
+/**
+ * An output tensor: data as JSON or as binary data.
+ */
+export interface V2InferOutput {
+  /** output name */
+  name: string;
+  /** FP32, INT64 or BYTES */
+  datatype: string;
+  /** row-major shape */
+  shape: number[];
+  /** tensor parameters (binary_data_size when the tensor is binary data after the JSON) */
+  parameters?: V2InferOutputParameters;
+  /** row-major, flat; absent when sent as binary data */
+  data?: unknown[];
+}
+
+/**
+ * JSON, or JSON followed by binary outputs (Inference-Header-Content-Length).
+ */
+export interface V2InferResponse {
+  /** model name */
+  model_name: string;
+  /** model version */
+  model_version: string;
+  /** the request's id */
+  id?: string;
+  /** the outputs asked for, in order */
+  outputs: V2InferOutput[];
 }
 
 export type PredictBinaryParams = {
@@ -437,6 +621,512 @@ export const getReadiness = async ( options?: RequestInit): Promise<getReadiness
     method: 'GET'
     
     
+  }
+);}
+
+
+
+/**
+ * The server's name, version and protocol extensions (Open Inference Protocol).
+ * @summary V2 server metadata
+ */
+export type v2ServerMetadataResponse200 = {
+  data: V2ServerMetadata
+  status: 200
+}
+
+export type v2ServerMetadataResponse500 = {
+  data: V2Error
+  status: 500
+}
+    
+export type v2ServerMetadataResponseSuccess = (v2ServerMetadataResponse200) & {
+  headers: Headers;
+};
+export type v2ServerMetadataResponseError = (v2ServerMetadataResponse500) & {
+  headers: Headers;
+};
+
+export type v2ServerMetadataResponse = (v2ServerMetadataResponseSuccess | v2ServerMetadataResponseError)
+
+export const getV2ServerMetadataUrl = () => {
+
+
+  
+
+  return `/v2`
+}
+
+export const v2ServerMetadata = async ( options?: RequestInit): Promise<v2ServerMetadataResponse> => {
+  
+  return orvalFetch<v2ServerMetadataResponse>(getV2ServerMetadataUrl(),
+  {      
+    ...options,
+    method: 'GET'
+    
+    
+  }
+);}
+
+
+
+/**
+ * As `getLiveness`: 200 `{"live": true}` while the process can still predict; 503 `{"live": false}` once its engine thread has died.
+ * @summary V2 server liveness
+ */
+export type v2ServerLiveResponse200 = {
+  data: V2Live
+  status: 200
+}
+
+export type v2ServerLiveResponse503 = {
+  data: V2Live
+  status: 503
+}
+    
+export type v2ServerLiveResponseSuccess = (v2ServerLiveResponse200) & {
+  headers: Headers;
+};
+export type v2ServerLiveResponseError = (v2ServerLiveResponse503) & {
+  headers: Headers;
+};
+
+export type v2ServerLiveResponse = (v2ServerLiveResponseSuccess | v2ServerLiveResponseError)
+
+export const getV2ServerLiveUrl = () => {
+
+
+  
+
+  return `/v2/health/live`
+}
+
+export const v2ServerLive = async ( options?: RequestInit): Promise<v2ServerLiveResponse> => {
+  
+  return orvalFetch<v2ServerLiveResponse>(getV2ServerLiveUrl(),
+  {      
+    ...options,
+    method: 'GET'
+    
+    
+  }
+);}
+
+
+
+/**
+ * As `getReadiness`: 200 `{"ready": true}` once the model is loaded and warmed up; 503 (with Retry-After) while starting, draining or failed.
+ * @summary V2 server readiness
+ */
+export type v2ServerReadyResponse200 = {
+  data: V2Ready
+  status: 200
+}
+
+export type v2ServerReadyResponse503 = {
+  data: V2Ready
+  status: 503
+}
+    
+export type v2ServerReadyResponseSuccess = (v2ServerReadyResponse200) & {
+  headers: Headers;
+};
+export type v2ServerReadyResponseError = (v2ServerReadyResponse503) & {
+  headers: Headers;
+};
+
+export type v2ServerReadyResponse = (v2ServerReadyResponseSuccess | v2ServerReadyResponseError)
+
+export const getV2ServerReadyUrl = () => {
+
+
+  
+
+  return `/v2/health/ready`
+}
+
+export const v2ServerReady = async ( options?: RequestInit): Promise<v2ServerReadyResponse> => {
+  
+  return orvalFetch<v2ServerReadyResponse>(getV2ServerReadyUrl(),
+  {      
+    ...options,
+    method: 'GET'
+    
+    
+  }
+);}
+
+
+
+/**
+ * The inputs and outputs of the model: features FP32 [-1, featureDim] in; label_ids, scores, labels, head_ids, probabilities out.
+ * @summary V2 model metadata
+ */
+export type v2ModelMetadataResponse200 = {
+  data: V2ModelMetadata
+  status: 200
+}
+
+export type v2ModelMetadataResponse404 = {
+  data: V2Error
+  status: 404
+}
+
+export type v2ModelMetadataResponse500 = {
+  data: V2Error
+  status: 500
+}
+
+export type v2ModelMetadataResponse503 = {
+  data: V2Error
+  status: 503
+}
+    
+export type v2ModelMetadataResponseSuccess = (v2ModelMetadataResponse200) & {
+  headers: Headers;
+};
+export type v2ModelMetadataResponseError = (v2ModelMetadataResponse404 | v2ModelMetadataResponse500 | v2ModelMetadataResponse503) & {
+  headers: Headers;
+};
+
+export type v2ModelMetadataResponse = (v2ModelMetadataResponseSuccess | v2ModelMetadataResponseError)
+
+export const getV2ModelMetadataUrl = (name: string,) => {
+
+
+  
+
+  return `/v2/models/${name}`
+}
+
+export const v2ModelMetadata = async (name: string, options?: RequestInit): Promise<v2ModelMetadataResponse> => {
+  
+  return orvalFetch<v2ModelMetadataResponse>(getV2ModelMetadataUrl(name),
+  {      
+    ...options,
+    method: 'GET'
+    
+    
+  }
+);}
+
+
+
+/**
+ * 200 `{"name", "ready": true}` once the model is loaded and warmed up; 503 (with Retry-After) while starting, draining or failed.
+ * @summary V2 model readiness
+ */
+export type v2ModelReadyResponse200 = {
+  data: V2ModelReady
+  status: 200
+}
+
+export type v2ModelReadyResponse404 = {
+  data: V2Error
+  status: 404
+}
+
+export type v2ModelReadyResponse500 = {
+  data: V2Error
+  status: 500
+}
+
+export type v2ModelReadyResponse503 = {
+  data: V2ModelReady
+  status: 503
+}
+    
+export type v2ModelReadyResponseSuccess = (v2ModelReadyResponse200) & {
+  headers: Headers;
+};
+export type v2ModelReadyResponseError = (v2ModelReadyResponse404 | v2ModelReadyResponse500 | v2ModelReadyResponse503) & {
+  headers: Headers;
+};
+
+export type v2ModelReadyResponse = (v2ModelReadyResponseSuccess | v2ModelReadyResponseError)
+
+export const getV2ModelReadyUrl = (name: string,) => {
+
+
+  
+
+  return `/v2/models/${name}/ready`
+}
+
+export const v2ModelReady = async (name: string, options?: RequestInit): Promise<v2ModelReadyResponse> => {
+  
+  return orvalFetch<v2ModelReadyResponse>(getV2ModelReadyUrl(name),
+  {      
+    ...options,
+    method: 'GET'
+    
+    
+  }
+);}
+
+
+
+/**
+ * Input "features" FP32 [n, featureDim], data flat or nested, or as binary data (binary tensor extension: Inference-Header-Content-Length). Request parameter top_k (default 1) sets k of label_ids, scores and labels. Output "probabilities" with parameter classification = k answers BYTES "score:label_id:label", best first; without it, the dense [n, numLabels] scores up to 65536 values. Outputs with binary_data (or binary_data_output) follow the JSON as bytes, and the answer is application/octet-stream with Inference-Header-Content-Length.
+ * @summary V2 inference
+ */
+export type v2ModelInferResponse200 = {
+  data: V2InferResponse
+  status: 200
+}
+
+export type v2ModelInferResponse400 = {
+  data: V2Error
+  status: 400
+}
+
+export type v2ModelInferResponse401 = {
+  data: V2Error
+  status: 401
+}
+
+export type v2ModelInferResponse404 = {
+  data: V2Error
+  status: 404
+}
+
+export type v2ModelInferResponse413 = {
+  data: V2Error
+  status: 413
+}
+
+export type v2ModelInferResponse415 = {
+  data: V2Error
+  status: 415
+}
+
+export type v2ModelInferResponse500 = {
+  data: V2Error
+  status: 500
+}
+
+export type v2ModelInferResponse503 = {
+  data: V2Error
+  status: 503
+}
+    
+export type v2ModelInferResponseSuccess = (v2ModelInferResponse200) & {
+  headers: Headers;
+};
+export type v2ModelInferResponseError = (v2ModelInferResponse400 | v2ModelInferResponse401 | v2ModelInferResponse404 | v2ModelInferResponse413 | v2ModelInferResponse415 | v2ModelInferResponse500 | v2ModelInferResponse503) & {
+  headers: Headers;
+};
+
+export type v2ModelInferResponse = (v2ModelInferResponseSuccess | v2ModelInferResponseError)
+
+export const getV2ModelInferUrl = (name: string,) => {
+
+
+  
+
+  return `/v2/models/${name}/infer`
+}
+
+export const v2ModelInfer = async (name: string,
+    v2InferRequest: V2InferRequest, options?: RequestInit): Promise<v2ModelInferResponse> => {
+  
+  return orvalFetch<v2ModelInferResponse>(getV2ModelInferUrl(name),
+  {      
+    ...options,
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...options?.headers },
+    body: JSON.stringify(
+      v2InferRequest,)
+  }
+);}
+
+
+
+/**
+ * The inputs and outputs of the model version: features FP32 [-1, featureDim] in; label_ids, scores, labels, head_ids, probabilities out.
+ * @summary V2 model version metadata
+ */
+export type v2ModelVersionMetadataResponse200 = {
+  data: V2ModelMetadata
+  status: 200
+}
+
+export type v2ModelVersionMetadataResponse404 = {
+  data: V2Error
+  status: 404
+}
+
+export type v2ModelVersionMetadataResponse500 = {
+  data: V2Error
+  status: 500
+}
+
+export type v2ModelVersionMetadataResponse503 = {
+  data: V2Error
+  status: 503
+}
+    
+export type v2ModelVersionMetadataResponseSuccess = (v2ModelVersionMetadataResponse200) & {
+  headers: Headers;
+};
+export type v2ModelVersionMetadataResponseError = (v2ModelVersionMetadataResponse404 | v2ModelVersionMetadataResponse500 | v2ModelVersionMetadataResponse503) & {
+  headers: Headers;
+};
+
+export type v2ModelVersionMetadataResponse = (v2ModelVersionMetadataResponseSuccess | v2ModelVersionMetadataResponseError)
+
+export const getV2ModelVersionMetadataUrl = (name: string,
+    version: string,) => {
+
+
+  
+
+  return `/v2/models/${name}/versions/${version}`
+}
+
+export const v2ModelVersionMetadata = async (name: string,
+    version: string, options?: RequestInit): Promise<v2ModelVersionMetadataResponse> => {
+  
+  return orvalFetch<v2ModelVersionMetadataResponse>(getV2ModelVersionMetadataUrl(name,version),
+  {      
+    ...options,
+    method: 'GET'
+    
+    
+  }
+);}
+
+
+
+/**
+ * 200 `{"name", "ready": true}` once the model version is loaded and warmed up; 503 (with Retry-After) while starting, draining or failed.
+ * @summary V2 model version readiness
+ */
+export type v2ModelVersionReadyResponse200 = {
+  data: V2ModelReady
+  status: 200
+}
+
+export type v2ModelVersionReadyResponse404 = {
+  data: V2Error
+  status: 404
+}
+
+export type v2ModelVersionReadyResponse500 = {
+  data: V2Error
+  status: 500
+}
+
+export type v2ModelVersionReadyResponse503 = {
+  data: V2ModelReady
+  status: 503
+}
+    
+export type v2ModelVersionReadyResponseSuccess = (v2ModelVersionReadyResponse200) & {
+  headers: Headers;
+};
+export type v2ModelVersionReadyResponseError = (v2ModelVersionReadyResponse404 | v2ModelVersionReadyResponse500 | v2ModelVersionReadyResponse503) & {
+  headers: Headers;
+};
+
+export type v2ModelVersionReadyResponse = (v2ModelVersionReadyResponseSuccess | v2ModelVersionReadyResponseError)
+
+export const getV2ModelVersionReadyUrl = (name: string,
+    version: string,) => {
+
+
+  
+
+  return `/v2/models/${name}/versions/${version}/ready`
+}
+
+export const v2ModelVersionReady = async (name: string,
+    version: string, options?: RequestInit): Promise<v2ModelVersionReadyResponse> => {
+  
+  return orvalFetch<v2ModelVersionReadyResponse>(getV2ModelVersionReadyUrl(name,version),
+  {      
+    ...options,
+    method: 'GET'
+    
+    
+  }
+);}
+
+
+
+/**
+ * Input "features" FP32 [n, featureDim], data flat or nested, or as binary data (binary tensor extension: Inference-Header-Content-Length). Request parameter top_k (default 1) sets k of label_ids, scores and labels. Output "probabilities" with parameter classification = k answers BYTES "score:label_id:label", best first; without it, the dense [n, numLabels] scores up to 65536 values. Outputs with binary_data (or binary_data_output) follow the JSON as bytes, and the answer is application/octet-stream with Inference-Header-Content-Length.
+ * @summary V2 inference on a model version
+ */
+export type v2ModelVersionInferResponse200 = {
+  data: V2InferResponse
+  status: 200
+}
+
+export type v2ModelVersionInferResponse400 = {
+  data: V2Error
+  status: 400
+}
+
+export type v2ModelVersionInferResponse401 = {
+  data: V2Error
+  status: 401
+}
+
+export type v2ModelVersionInferResponse404 = {
+  data: V2Error
+  status: 404
+}
+
+export type v2ModelVersionInferResponse413 = {
+  data: V2Error
+  status: 413
+}
+
+export type v2ModelVersionInferResponse415 = {
+  data: V2Error
+  status: 415
+}
+
+export type v2ModelVersionInferResponse500 = {
+  data: V2Error
+  status: 500
+}
+
+export type v2ModelVersionInferResponse503 = {
+  data: V2Error
+  status: 503
+}
+    
+export type v2ModelVersionInferResponseSuccess = (v2ModelVersionInferResponse200) & {
+  headers: Headers;
+};
+export type v2ModelVersionInferResponseError = (v2ModelVersionInferResponse400 | v2ModelVersionInferResponse401 | v2ModelVersionInferResponse404 | v2ModelVersionInferResponse413 | v2ModelVersionInferResponse415 | v2ModelVersionInferResponse500 | v2ModelVersionInferResponse503) & {
+  headers: Headers;
+};
+
+export type v2ModelVersionInferResponse = (v2ModelVersionInferResponseSuccess | v2ModelVersionInferResponseError)
+
+export const getV2ModelVersionInferUrl = (name: string,
+    version: string,) => {
+
+
+  
+
+  return `/v2/models/${name}/versions/${version}/infer`
+}
+
+export const v2ModelVersionInfer = async (name: string,
+    version: string,
+    v2InferRequest: V2InferRequest, options?: RequestInit): Promise<v2ModelVersionInferResponse> => {
+  
+  return orvalFetch<v2ModelVersionInferResponse>(getV2ModelVersionInferUrl(name,version),
+  {      
+    ...options,
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...options?.headers },
+    body: JSON.stringify(
+      v2InferRequest,)
   }
 );}
 
