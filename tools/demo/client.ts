@@ -6,10 +6,12 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import createClient from 'openapi-fetch'
 import type { paths } from '../client/openapi-types.js'
-import { MANIFEST_FILE } from '../../src/bundle/manifest.js'
 import { featurizeBatch, parseNgramSettings, type NgramSettings } from '../features/ngrams.js'
+import { bundleFeatures } from './bundle-features.js'
 import { LABELS_FILE } from '../bundle/write.js'
 import { loadPrior, parseRerankSettings, rerank, type RerankSettings } from './rerank.js'
+
+export { bundleNgramSettings } from './bundle-features.js'
 
 export interface Correction {
   label: string
@@ -25,17 +27,6 @@ export interface DemoOptions {
   token?: string
   topK?: number
   fetch?: typeof globalThis.fetch
-}
-
-/** The `features` object of a bundle's mhe.json (featurizer settings, and the demo's re-ranker). */
-async function bundleFeatures(modelDir: string): Promise<unknown> {
-  const manifest = JSON.parse(await readFile(join(modelDir, MANIFEST_FILE), 'utf8')) as { features?: unknown }
-  return manifest.features
-}
-
-/** The featurizer settings a bundle's mhe.json records. */
-export async function bundleNgramSettings(modelDir: string): Promise<NgramSettings> {
-  return parseNgramSettings(await bundleFeatures(modelDir))
 }
 
 function describe(err: unknown): string {
