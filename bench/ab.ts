@@ -13,7 +13,11 @@ if (dists.length === 0) dists.push('dist')
 const binary = process.env.AB_BINARY === '1'
 const b = benchBundle(768, [100, 100, 100])
 const nodeFlags = process.env.AB_NODE_FLAGS ? process.env.AB_NODE_FLAGS.split(' ') : []
+// The ceiling: bare Fastify with its defaults (no logger); AB_LOGGED_CEILING=1 adds the one with pino at info.
 const ceiling = await startServer({ argv: ['--import', 'tsx', 'bench/ceiling-server.ts'], nodeFlags })
+const logged = process.env.AB_LOGGED_CEILING === '1'
+  ? await startServer({ argv: ['--import', 'tsx', 'bench/ceiling-server.ts'], nodeFlags, env: { CEILING_LOGGER: 'same', LOG_LEVEL: 'info' } })
+  : undefined
 const svcs = []
 for (const spec of dists) {
   const [d, q] = spec.split('?')
@@ -24,10 +28,12 @@ const body = binary ? Buffer.from(new Float32Array(768).map((_, i) => Math.sin(i
 const ct = binary ? 'application/octet-stream' : 'application/json'
 const targets: Target[] = [
   { name: 'ceiling', spec: { url: `${ceiling.url}/predict`, body: jsonBody(1, 768), contentType: 'application/json', serverCpuMs: ceiling.cpuMs } },
+  ...(logged ? [{ name: 'ceiling+log', spec: { url: `${logged.url}/predict`, body: jsonBody(1, 768), contentType: 'application/json', serverCpuMs: logged.cpuMs } }] : []),
   ...svcs.map((s, i) => ({ name: dists[i]!, spec: { url: `${s.url}/predict`, body, contentType: ct, serverCpuMs: s.cpuMs } })),
 ]
 for (const t of targets) await warm(t.spec)
 const res = await interleave(targets, c, DURATION_S, Number(process.env.AB_ROUNDS ?? 2))
-for (const r of res) console.log(`${r.name.padEnd(20)} ${r.reqPerSec.toFixed(0)} req/s ratio ${(r.reqPerSec / res[0]!.reqPerSec).toFixed(3)} p99 ${r.p99Ms.toFixed(1)} cpu/req ${r.cpuUsPerReq.toFixed(0)} cores ${r.serverCores.toFixed(2)} loadgen ${r.loadgenCores.toFixed(2)}`)
+for (const r of res) console.log(`${r.name.padEnd(20)} ${r.reqPerSec.toFixed(0)} req/s ratio ${(r.reqPerSec / res[0]!.reqPerSec).toFixed(3)} p50 ${r.p50Ms.toFixed(2)} p99 ${r.p99Ms.toFixed(1)} cpu/req ${r.cpuUsPerReq.toFixed(0)} cores ${r.serverCores.toFixed(2)} loadgen ${r.loadgenCores.toFixed(2)}`)
 await ceiling.stop()
+await logged?.stop()
 for (const s of svcs) await s.stop()

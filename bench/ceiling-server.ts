@@ -1,12 +1,14 @@
 // The HTTP ceiling: a bare Fastify server with the service's body parsing (JSON, and raw bytes for
-// application/octet-stream, same body limit and logger) whose POST /predict answers a constant.
-// Whatever /predict does beyond this is the service's own overhead.
+// application/octet-stream, same body limit) whose POST /predict answers a constant. Whatever /predict does beyond
+// this is the service's own overhead. CEILING_LOGGER=none (default): Fastify's defaults, no logger, what a user
+// would compare against; CEILING_LOGGER=same: the service's pino logger at LOG_LEVEL with Fastify's request logging.
 
 import Fastify from 'fastify'
 import { loadConfig } from '../src/config.js'
 
 const config = loadConfig(process.env, process.argv.slice(2))
-const app = Fastify({ logger: { level: config.logLevel }, bodyLimit: config.bodyLimit })
+const sameLogger = process.env.CEILING_LOGGER === 'same'
+const app = Fastify({ logger: sameLogger ? { level: config.logLevel } : false, bodyLimit: config.bodyLimit })
 app.removeContentTypeParser('text/plain')
 app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
 

@@ -6,8 +6,9 @@ import { join } from 'node:path'
 import { ROOT } from './lib/server.js'
 import { RESULTS, isMain, readResult, type ScenarioResult } from './lib/result.js'
 import { lineChart } from './lib/svg.js'
+import { goodputChart } from './goodput.js'
 
-export const SCENARIOS = ['http-ceiling', 'batching', 'input', 'engine', 'backends', 'workers', 'profile'] as const
+export const SCENARIOS = ['http-ceiling', 'goodput', 'batching', 'input', 'engine', 'backends', 'workers', 'profile'] as const
 const README = join(ROOT, 'bench/README.md')
 const START = '<!-- results:start (written by bench/report.ts) -->'
 const END = '<!-- results:end -->'
@@ -29,7 +30,8 @@ function chart(r: ScenarioResult): string {
         title: 'throughput',
         yLabel: 'requests/s',
         series: [
-          { name: 'ceiling (bare route)', points: pts('ceilingReqPerSec'), color: '#888' },
+          { name: 'ceiling (bare Fastify)', points: pts('ceilingReqPerSec'), color: '#888' },
+          { name: 'ceiling, pino at info', points: pts('loggedCeilingReqPerSec'), color: '#bbb', dashed: true },
           { name: '/predict', points: pts('predictReqPerSec'), color: '#1f77b4' },
         ],
       },
@@ -46,7 +48,7 @@ function chart(r: ScenarioResult): string {
     ],
     xs,
     'concurrent connections',
-    '/predict vs the HTTP ceiling (d=768, C=10^6, one JSON instance per request)',
+    '/predict as shipped vs the HTTP ceiling (d=768, C=10^6, one JSON instance per request)',
   )
 }
 
@@ -74,6 +76,10 @@ export function report(): void {
     if (r.scenario === 'http-ceiling') {
       writeFileSync(join(RESULTS, 'http-ceiling.svg'), chart(r))
       out.push('![throughput and latency against concurrency](results/http-ceiling.svg)', '')
+    }
+    if (r.scenario === 'goodput') {
+      goodputChart(r)
+      out.push('![answers and refusals per second against clients](results/goodput.svg)', '')
     }
     for (const n of r.notes) out.push(`- ${n}`)
     if (r.notes.length > 0) out.push('')

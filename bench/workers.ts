@@ -36,6 +36,11 @@ export async function run(): Promise<ScenarioResult> {
     const loop = await startServer({ env: { ...env, MHE_WORKERS: '1', MHE_ENGINE_THREAD: 'false' } })
     const one = await startServer({ env: { ...env, MHE_WORKERS: '1' } })
     const many = await startServer({ env: { ...env, MHE_WORKERS: '0' } })
+    // The cluster's cost: the same number of processes, independent (own ports, the load split between them), as
+    // replicas behind a load balancer would be; node:cluster hands every connection through the primary.
+    const cores = availableParallelism()
+    const replicas = await Promise.all(Array.from({ length: cores }, () => startServer({ env: { ...env, MHE_WORKERS: '1' } })))
+    const replicasCpuMs = () => replicas.reduce((a, s) => a + s.cpuMs(), 0)
     // /health/ready answers as soon as the first worker is up; wait until every worker has answered.
     await allWorkersUp(many.url, availableParallelism())
     try {
@@ -48,10 +53,11 @@ export async function run(): Promise<ScenarioResult> {
           { name: `engine on the event loop, ${label}`, spec: { url: `${loop.url}/predict`, body, contentType: ct, serverCpuMs: loop.cpuMs } },
           { name: `engine thread (default), ${label}`, spec: { url: `${one.url}/predict`, body, contentType: ct, serverCpuMs: one.cpuMs } },
           { name: `one per core, ${label}`, spec: { url: `${many.url}/predict`, body, contentType: ct, serverCpuMs: many.cpuMs } },
+          { name: `${cores} independent processes, ${label}`, spec: { url: replicas.map((s) => `${s.url}/predict`), body, contentType: ct, serverCpuMs: replicasCpuMs } },
         ]
         for (const t of targets) await warm(t.spec, 2)
         const res = await interleave(targets, 64, DURATION_S)
-        const [c, s0, s1, sN] = res
+        const [c, s0, s1, sN, sI] = res
         for (const x of res) {
           r.rows.push({
             variant: x.name,
@@ -67,7 +73,9 @@ export async function run(): Promise<ScenarioResult> {
         r.notes.push(
           `${label}: the engine thread gives ${round(s1!.reqPerSec / s0!.reqPerSec, 2)}x the req/s of the engine on the event loop ` +
             `(CPU per request ${round(s1!.cpuUsPerReq, 0)} vs ${round(s0!.cpuUsPerReq, 0)} µs); one process per core gives ` +
-            `${round(sN!.reqPerSec / s1!.reqPerSec, 2)}x the req/s of one process with its engine thread`,
+            `${round(sN!.reqPerSec / s1!.reqPerSec, 2)}x the req/s of one process with its engine thread; ${cores} independent processes ` +
+            `${round(sI!.reqPerSec / s1!.reqPerSec, 2)}x (so the cluster gets ${round(sN!.reqPerSec / sI!.reqPerSec, 2)}x of independent processes; ` +
+            `CPU per request ${round(sN!.cpuUsPerReq, 0)} vs ${round(sI!.cpuUsPerReq, 0)} µs)`,
         )
       }
       r.settings = {
@@ -78,12 +86,14 @@ export async function run(): Promise<ScenarioResult> {
         rssMbLoop: round(loop.rssMb(), 0),
         rssMbOne: round(one.rssMb(), 0),
         rssMbPerCore: round(many.rssMb(), 0),
+        rssMbIndependent: round(replicas.reduce((a, s) => a + s.rssMb(), 0), 0),
       }
     } finally {
       await ceiling.stop()
       await loop.stop()
       await one.stop()
       await many.stop()
+      for (const s of replicas) await s.stop()
     }
   })
 }

@@ -22,6 +22,11 @@ export interface Config {
   maxTopK: number
   requestTimeoutMs: number
   bodyLimit: number
+  /** 'auto' in OPTIONS: resolved by loadConfig (bodyTimeoutFor). */
+  bodyTimeoutMs: number
+  maxConnections: number
+  /** 'auto' in OPTIONS: resolved by loadConfig (4 x bodyLimit). */
+  maxInflightBytes: number
   apiKeys: string[]
   shutdownGraceMs: number
   drainDelayMs: number
@@ -30,6 +35,7 @@ export interface Config {
   engineThread: boolean
   metricsAuth: boolean
   maxEventLoopDelayMs: number
+  slowRequestMs: number
   logLevel: LogLevel
 }
 
@@ -71,6 +77,9 @@ export const OPTIONS = {
   maxTopK: { env: 'MHE_MAX_TOP_K', flag: 'max-top-k', kind: 'int', min: 1, default: '100', help: 'largest top_k accepted' },
   requestTimeoutMs: { env: 'MHE_REQUEST_TIMEOUT_MS', flag: 'request-timeout-ms', kind: 'int', min: 1, default: '10000', help: 'deadline of a request inside the server (ms)' },
   bodyLimit: { env: 'MHE_BODY_LIMIT', flag: 'body-limit', kind: 'int', min: 1024, default: String(16 * 1024 * 1024), help: 'largest request body in bytes; past it, 413' },
+  bodyTimeoutMs: { env: 'MHE_BODY_TIMEOUT_MS', flag: 'body-timeout-ms', kind: 'int', min: 1, auto: true, default: 'auto', help: 'longest a whole request (headers and body) may take to arrive (ms); past it, 408 and the connection closes; auto = MHE_REQUEST_TIMEOUT_MS + 1000 per MiB of MHE_BODY_LIMIT (a client sending at 1 MiB/s)' },
+  maxConnections: { env: 'MHE_MAX_CONNECTIONS', flag: 'max-connections', kind: 'int', min: 1, default: '512', help: 'most open TCP connections per process; past it, a new connection is closed at once, unanswered' },
+  maxInflightBytes: { env: 'MHE_MAX_INFLIGHT_BYTES', flag: 'max-inflight-bytes', kind: 'int', min: 1024, auto: true, default: 'auto', help: 'most request-body bytes held at once (Content-Length; a chunked body counts as MHE_BODY_LIMIT); past it, 503 + Retry-After before the body is read; at least MHE_BODY_LIMIT; auto = 4 x MHE_BODY_LIMIT' },
   apiKeys: { env: 'MHE_API_KEYS', flag: 'api-keys', kind: 'list', default: '', help: 'comma-separated bearer tokens required on /predict (empty = open)' },
   shutdownGraceMs: { env: 'MHE_SHUTDOWN_GRACE_MS', flag: 'shutdown-grace-ms', kind: 'int', min: 0, default: '10000', help: 'how long SIGTERM waits for queued work before exiting' },
   drainDelayMs: { env: 'MHE_DRAIN_DELAY_MS', flag: 'drain-delay-ms', kind: 'int', min: 0, default: '500', help: 'after SIGTERM, keep serving (not ready, Connection: close) this long before closing the listener' },
@@ -79,6 +88,7 @@ export const OPTIONS = {
   engineThread: { env: 'MHE_ENGINE_THREAD', flag: 'engine-thread', kind: 'bool', default: 'true', help: 'run the model on a worker thread beside the HTTP event loop (false = on the event loop)' },
   metricsAuth: { env: 'MHE_METRICS_AUTH', flag: 'metrics-auth', kind: 'bool', default: 'false', help: 'require the MHE_API_KEYS bearer token on /metrics too' },
   maxEventLoopDelayMs: { env: 'MHE_MAX_EVENT_LOOP_DELAY_MS', flag: 'max-event-loop-delay-ms', kind: 'int', min: 0, default: '1000', help: 'event-loop lag past which requests get 503 + Retry-After (0 = off)' },
+  slowRequestMs: { env: 'MHE_SLOW_REQUEST_MS', flag: 'slow-request-ms', kind: 'int', min: 0, default: '1000', help: 'requests slower than this (ms) get an info access line, like errors; the others log at debug (0 = every request at info)' },
   logLevel: { env: 'LOG_LEVEL', flag: 'log-level', kind: 'string', default: 'info', help: 'pino level: fatal, error, warn, info, debug, trace, silent' },
 } satisfies Record<keyof Config, Option>
 
@@ -120,6 +130,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = {}, argv: string[] = []): Co
     }
   }
   const config = out as unknown as Config
+  if ((config.bodyTimeoutMs as number | 'auto') === 'auto') config.bodyTimeoutMs = bodyTimeoutFor(config)
+  if ((config.maxInflightBytes as number | 'auto') === 'auto') config.maxInflightBytes = 4 * config.bodyLimit
   checkBackend(config.backend)
   if (!(LOG_LEVELS as readonly string[]).includes(config.logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(config.logLevel)}`)
@@ -128,7 +140,50 @@ export function loadConfig(env: NodeJS.ProcessEnv = {}, argv: string[] = []): Co
   if (config.maxBatch !== 'auto' && config.maxQueue < config.maxBatch) {
     throw new ConfigError(`MHE_MAX_QUEUE (${config.maxQueue}) must be at least MHE_MAX_BATCH (${config.maxBatch})`)
   }
+  if (config.maxInflightBytes < config.bodyLimit) {
+    throw new ConfigError(`MHE_MAX_INFLIGHT_BYTES (${config.maxInflightBytes}) must be at least MHE_BODY_LIMIT (${config.bodyLimit})`)
+  }
   return config
+}
+
+/** The default time a request may take to arrive: the request timeout plus 1 s per MiB of the largest body. */
+export const bodyTimeoutFor = (c: Pick<Config, 'requestTimeoutMs' | 'bodyLimit'>): number =>
+  c.requestTimeoutMs + Math.ceil((c.bodyLimit / (1024 * 1024)) * 1000)
+
+/**
+ * The socket deadlines derived from the settings (README "Limits"): headers must arrive within the request timeout,
+ * the whole request within MHE_BODY_TIMEOUT_MS, and a socket silent both ways for longer than a request can take
+ * (arrival plus the deadline inside the server) is closed.
+ */
+export function socketTimeouts(c: Pick<Config, 'requestTimeoutMs' | 'bodyTimeoutMs'>): { headersMs: number; requestMs: number; idleMs: number } {
+  return { headersMs: Math.min(c.requestTimeoutMs, c.bodyTimeoutMs), requestMs: c.bodyTimeoutMs, idleMs: c.bodyTimeoutMs + c.requestTimeoutMs }
+}
+
+/** What one process needs besides request bodies: Node, Fastify and tfjs at rest (measured, bench/hostile.ts). */
+export const BASE_RSS_BYTES = 320 * 1024 * 1024
+/**
+ * Bytes of memory per byte of a JSON body held: the bytes themselves, the text, the parsed numbers (JS arrays of
+ * doubles) and the float32 copy, with headroom for the garbage collector (bench/hostile.ts measures it).
+ */
+export const JSON_BODY_RSS_FACTOR = 6
+
+/** The JSON thread (src/http/json-thread.ts) at rest; it parses one large body at a time, at the JSON body cost. */
+export const JSON_THREAD_RSS_BYTES = 32 * 1024 * 1024
+
+/**
+ * The most resident memory one server process should need (README "Memory"): the base, twice the model's weights
+ * (the bundle's bytes and the backend's copy), every body the in-flight limit lets in at its parsed cost, the JSON
+ * thread with the body it parses, and the queue's float32 features.
+ */
+export function memoryBudgetBytes(c: Pick<Config, 'maxInflightBytes' | 'maxQueue' | 'bodyLimit'>, model: { weightBytes: number; featureDim: number }): number {
+  return (
+    BASE_RSS_BYTES +
+    2 * model.weightBytes +
+    JSON_BODY_RSS_FACTOR * c.maxInflightBytes +
+    JSON_THREAD_RSS_BYTES +
+    JSON_BODY_RSS_FACTOR * c.bodyLimit +
+    c.maxQueue * model.featureDim * 4
+  )
 }
 
 export interface Batching {

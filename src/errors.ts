@@ -26,10 +26,16 @@ export const ERROR_CODES = {
   MHE_BAD_BINARY_BODY: { status: 400 },
   MHE_MALFORMED_JSON: { status: 400 },
   MHE_UNAUTHORIZED: { status: 401, headers: { 'WWW-Authenticate': 'Bearer realm="mhe"' } },
+  MHE_BAD_HTTP: { status: 400 },
+  MHE_JSON_TOO_DEEP: { status: 400 },
+  MHE_FORBIDDEN: { status: 403 },
   MHE_NOT_FOUND: { status: 404 },
   MHE_MODEL_NOT_FOUND: { status: 404 },
+  MHE_METHOD_NOT_ALLOWED: { status: 405 },
+  MHE_REQUEST_TIMEOUT: { status: 408 },
   MHE_BODY_TOO_LARGE: { status: 413 },
   MHE_UNSUPPORTED_MEDIA_TYPE: { status: 415 },
+  MHE_HEADERS_TOO_LARGE: { status: 431 },
   MHE_CLIENT_CLOSED: { status: 499 },
   MHE_INTERNAL: { status: 500 },
   MHE_QUEUE_FULL: { status: 503, retry: true },
@@ -78,6 +84,11 @@ function shown(v: unknown): string {
 /** The messages: what was expected and what arrived. 5xx messages never carry internals. */
 export const errors = {
   badRequest: (message: string) => new ServiceError('MHE_BAD_REQUEST', message),
+  unknownField: (where: string, name: string, at = '') =>
+    new ServiceError(
+      'MHE_BAD_REQUEST',
+      `unknown ${where === 'querystring' ? 'query parameter' : `${where} field`} ${shown(name)}${at ? ` at ${at}` : ''}; expected only the documented ones`,
+    ),
   badInstance: (message: string) => new ServiceError('MHE_BAD_INSTANCE', message),
   emptyBatch: () => new ServiceError('MHE_EMPTY_BATCH', 'expected at least one instance, got none'),
   tooManyInstances: (got: number, max: number) =>
@@ -93,6 +104,14 @@ export const errors = {
   bodyTooLarge: (limit: number) => new ServiceError('MHE_BODY_TOO_LARGE', `body is larger than the limit of ${limit} bytes`),
   malformedJson: (detail: string) => new ServiceError('MHE_MALFORMED_JSON', `body is not valid JSON: ${detail}`),
   unauthorized: () => new ServiceError('MHE_UNAUTHORIZED', 'expected an Authorization: Bearer <token> header with a valid token'),
+  badHttp: (parserCode: string) => new ServiceError('MHE_BAD_HTTP', `expected an HTTP/1.1 request, got one the HTTP parser refused (${parserCode})`),
+  jsonTooDeep: (max: number) =>
+    new ServiceError('MHE_JSON_TOO_DEEP', `body nests arrays and objects deeper than the ${max} levels the request shape has ({"instances": [[...]]})`),
+  forbidden: (path: string) => new ServiceError('MHE_FORBIDDEN', `${path} is not a file that is served`),
+  methodNotAllowed: (method: string, path: string, allowed: readonly string[]) =>
+    new ServiceError('MHE_METHOD_NOT_ALLOWED', `${path} takes ${allowed.join(', ')}, not ${method}`),
+  requestTimeout: (ms: number) => new ServiceError('MHE_REQUEST_TIMEOUT', `the request did not arrive in full within ${ms} ms (MHE_BODY_TIMEOUT_MS)`),
+  headersTooLarge: () => new ServiceError('MHE_HEADERS_TOO_LARGE', 'the request line and headers are larger than the server takes (16 KiB)'),
   notFound: (method: string, path: string) => new ServiceError('MHE_NOT_FOUND', `no route ${method} ${path}`),
   modelNotFound: (message: string) => new ServiceError('MHE_MODEL_NOT_FOUND', message),
   queueFull: () => new ServiceError('MHE_QUEUE_FULL', 'the batch queue is full, retry later'),

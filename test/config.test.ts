@@ -1,7 +1,7 @@
 // src/config.ts without a process: every setting from its variable and its flag, the defaults, and each message
 // a bad value gets.
 import t from 'tap'
-import { ConfigError, OPTIONS, loadConfig, type Config } from '../src/config.js'
+import { BASE_RSS_BYTES, ConfigError, JSON_BODY_RSS_FACTOR, JSON_THREAD_RSS_BYTES, OPTIONS, loadConfig, memoryBudgetBytes, socketTimeouts, type Config } from '../src/config.js'
 
 type Key = keyof Config
 
@@ -18,6 +18,9 @@ const other: { [K in Key]: [string, Config[K]] } = {
   maxTopK: ['3', 3],
   requestTimeoutMs: ['2500', 2500],
   bodyLimit: ['4096', 4096],
+  bodyTimeoutMs: ['30000', 30000],
+  maxConnections: ['64', 64],
+  maxInflightBytes: ['20000000', 20000000],
   apiKeys: ['k1,k2', ['k1', 'k2']],
   shutdownGraceMs: ['0', 0],
   drainDelayMs: ['0', 0],
@@ -26,9 +29,12 @@ const other: { [K in Key]: [string, Config[K]] } = {
   engineThread: ['false', false],
   metricsAuth: ['true', true],
   maxEventLoopDelayMs: ['0', 0],
+  slowRequestMs: ['250', 250],
   logLevel: ['debug', 'debug'],
 }
 const keys = Object.keys(OPTIONS) as Key[]
+/** The 'auto' settings each setting moves. */
+const DERIVED: Partial<Record<Key, Key[]>> = { requestTimeoutMs: ['bodyTimeoutMs'], bodyLimit: ['bodyTimeoutMs', 'maxInflightBytes'] }
 
 /** The ConfigError message loadConfig throws, or a failure naming what it returned instead. */
 function message(env: NodeJS.ProcessEnv, argv: string[] = []): string {
@@ -52,6 +58,9 @@ t.test('defaults', async (t) => {
     maxTopK: 100,
     requestTimeoutMs: 10000,
     bodyLimit: 16 * 1024 * 1024,
+    bodyTimeoutMs: 10000 + 16000,
+    maxConnections: 512,
+    maxInflightBytes: 64 * 1024 * 1024,
     apiKeys: [],
     shutdownGraceMs: 10000,
     drainDelayMs: 500,
@@ -60,6 +69,7 @@ t.test('defaults', async (t) => {
     engineThread: true,
     metricsAuth: false,
     maxEventLoopDelayMs: 1000,
+    slowRequestMs: 1000,
     logLevel: 'info',
   } satisfies Config)
 })
@@ -78,8 +88,8 @@ t.test('every setting from its environment variable', async (t) => {
     t.not(text, OPTIONS[key].default, `${key}: the test value differs from the default`)
     const config = loadConfig({ [OPTIONS[key].env]: text })
     t.strictSame(config[key], value, `${OPTIONS[key].env}=${text}`)
-    // Nothing else moved.
-    const rest = keys.filter((k) => k !== key)
+    // Nothing else moved but what is derived from it when 'auto'.
+    const rest = keys.filter((k) => k !== key && !(DERIVED[key] ?? []).includes(k))
     t.strictSame(pick(config, rest), pick(loadConfig(), rest), `${OPTIONS[key].env} changes only ${key}`)
   }
 })
@@ -137,6 +147,18 @@ t.test('the checks across values', async (t) => {
   t.equal(message({ PORT: '65536' }), 'PORT must be at most 65535, got 65536')
   t.equal(message({ MHE_MAX_QUEUE: '100', MHE_MAX_BATCH: '256' }), 'MHE_MAX_QUEUE (100) must be at least MHE_MAX_BATCH (256)')
   t.equal(loadConfig({ MHE_MAX_QUEUE: '100' }, ['--max-batch', '50']).maxQueue, 100, 'checked after the flags apply')
+  t.equal(message({ MHE_MAX_INFLIGHT_BYTES: '2048', MHE_BODY_LIMIT: '4096' }), 'MHE_MAX_INFLIGHT_BYTES (2048) must be at least MHE_BODY_LIMIT (4096)')
+})
+
+t.test('derived limits: the time a request may take to arrive, bytes in flight, socket deadlines, memory', async (t) => {
+  const c = loadConfig({ MHE_REQUEST_TIMEOUT_MS: '2000', MHE_BODY_LIMIT: String(4 * 1024 * 1024) })
+  t.equal(c.bodyTimeoutMs, 2000 + 4000, '1 s per MiB on top of the request timeout')
+  t.equal(c.maxInflightBytes, 16 * 1024 * 1024, '4 bodies at the limit')
+  t.equal(loadConfig({ MHE_BODY_TIMEOUT_MS: '700' }).bodyTimeoutMs, 700, 'an explicit value wins')
+  t.strictSame(socketTimeouts({ requestTimeoutMs: 2000, bodyTimeoutMs: 6000 }), { headersMs: 2000, requestMs: 6000, idleMs: 8000 })
+  t.strictSame(socketTimeouts({ requestTimeoutMs: 2000, bodyTimeoutMs: 500 }).headersMs, 500, 'headers never get longer than the whole request')
+  const budget = memoryBudgetBytes(c, { weightBytes: 10, featureDim: 8 })
+  t.equal(budget, BASE_RSS_BYTES + 20 + JSON_BODY_RSS_FACTOR * 16 * 1024 * 1024 + JSON_THREAD_RSS_BYTES + JSON_BODY_RSS_FACTOR * 4 * 1024 * 1024 + 4096 * 8 * 4)
 })
 
 t.test('bad command lines', async (t) => {

@@ -3,7 +3,8 @@
 import autocannon from 'autocannon'
 
 export interface LoadSpec {
-  url: string
+  /** Several URLs (independent servers): the connections are split between them, driven at once, results summed. */
+  url: string | string[]
   connections: number
   durationS: number
   body: Buffer | string
@@ -42,10 +43,29 @@ function run(opts: autocannon.Options): Promise<autocannon.Result> {
   })
 }
 
+/** Runs on every URL at once, connections split evenly; percentiles are the request-weighted means of the parts. */
+async function runAll(urls: string[], opts: Omit<autocannon.Options, 'url'>): Promise<autocannon.Result> {
+  const parts = await Promise.all(urls.map((url) => run({ ...opts, url, connections: Math.max(1, Math.round((opts.connections ?? 1) / urls.length)) })))
+  if (parts.length === 1) return parts[0]!
+  const total = parts.reduce((a, p) => a + p.requests.total, 0)
+  const w = (f: (p: autocannon.Result) => number) => parts.reduce((a, p) => a + f(p) * p.requests.total, 0) / Math.max(1, total)
+  const first = parts[0]!
+  return {
+    ...first,
+    duration: Math.max(...parts.map((p) => p.duration)),
+    requests: { ...first.requests, total },
+    latency: { ...first.latency, p50: w((p) => p.latency.p50), p90: w((p) => p.latency.p90), p99: w((p) => p.latency.p99), max: Math.max(...parts.map((p) => p.latency.max)) },
+    errors: parts.reduce((a, p) => a + p.errors, 0),
+    timeouts: parts.reduce((a, p) => a + p.timeouts, 0),
+    non2xx: parts.reduce((a, p) => a + p.non2xx, 0),
+    throughput: { ...first.throughput, average: parts.reduce((a, p) => a + p.throughput.average, 0) },
+  }
+}
+
 /** One autocannon run; a short warm-up (discarded) first so JIT and connections settle. */
 export async function load(spec: LoadSpec, warmUpS = 1): Promise<LoadResult> {
-  const base: autocannon.Options = {
-    url: spec.url,
+  const urls = Array.isArray(spec.url) ? spec.url : [spec.url]
+  const base: Omit<autocannon.Options, 'url'> = {
     method: 'POST',
     connections: spec.connections,
     pipelining: 1,
@@ -53,11 +73,11 @@ export async function load(spec: LoadSpec, warmUpS = 1): Promise<LoadResult> {
     headers: { 'content-type': spec.contentType },
     body: spec.body,
   }
-  if (warmUpS > 0) await run({ ...base, duration: warmUpS })
+  if (warmUpS > 0) await runAll(urls, { ...base, duration: warmUpS })
   const cpu0 = spec.serverCpuMs?.() ?? NaN
   const t0 = performance.now()
   const own0 = process.cpuUsage()
-  const r = await run({ ...base, duration: spec.durationS })
+  const r = await runAll(urls, { ...base, duration: spec.durationS })
   const own = process.cpuUsage(own0)
   const cpuMs = (spec.serverCpuMs?.() ?? NaN) - cpu0
   const wallMs = performance.now() - t0

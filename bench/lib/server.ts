@@ -3,7 +3,8 @@
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync, existsSync } from 'node:fs'
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from './ports.js'
 
@@ -17,6 +18,8 @@ export interface Running {
   /** CPU time the process (and its workers) used until then: start-up cost without the machine's load. */
   readyCpuMs: number
   output: () => string
+  /** Bytes the server has logged so far (stdout and stderr). */
+  logBytes: () => number
   /** Resident set size of the process and its children (cluster workers), in MB. */
   rssMb: () => number
   /** CPU time used so far by the process and its children, in ms (10 ms resolution). */
@@ -82,24 +85,37 @@ export async function startServer(opts: StartOptions = {}): Promise<Running> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const t0 = performance.now()
+  // The server writes its log to a file, as to a log collector: reading a pipe here would put the cost of the
+  // server's log lines on the load generator, which shares the machine's cores.
+  const logDir = mkdtempSync(join(tmpdir(), 'mhe-bench-'))
+  const logFile = join(logDir, 'server.log')
+  const fd = openSync(logFile, 'w')
   const child = spawn(process.execPath, [...(opts.nodeFlags ?? []), ...argv], {
     cwd: ROOT,
     env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...opts.env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', fd, fd],
   })
-  let out = ''
-  child.stdout!.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-200_000)))
-  child.stderr!.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-200_000)))
+  closeSync(fd)
+  /** The last 200 kB of the log. */
+  const output = (): string => {
+    try {
+      const size = statSync(logFile).size
+      const text = readFileSync(logFile)
+      return text.subarray(Math.max(0, size - 200_000)).toString()
+    } catch {
+      return ''
+    }
+  }
   const exit = once(child, 'exit')
   let exited = false
   void exit.then(() => (exited = true))
   // Ready = /health/ready answers 200: model loaded and warmed up (the ceiling server answers it at once).
   const deadline = t0 + 180_000
   for (;;) {
-    if (exited) throw new Error(`server exited before ready:\n${out.slice(-4000)}`)
+    if (exited) throw new Error(`server exited before ready:\n${output().slice(-4000)}`)
     if (performance.now() > deadline) {
       child.kill('SIGKILL')
-      throw new Error(`server not ready within 180 s:\n${out.slice(-4000)}`)
+      throw new Error(`server not ready within 180 s:\n${output().slice(-4000)}`)
     }
     const ok = await fetch(`${url}/health/ready`).then((r) => r.ok, () => false)
     if (ok) break
@@ -113,7 +129,14 @@ export async function startServer(opts: StartOptions = {}): Promise<Running> {
     url,
     readyMs,
     readyCpuMs,
-    output: () => out,
+    output,
+    logBytes: () => {
+      try {
+        return statSync(logFile).size
+      } catch {
+        return 0
+      }
+    },
     rssMb: () => treeRssMb(pid),
     cpuMs: () => treeCpuMs(pid),
     stop: async () => {
@@ -121,6 +144,7 @@ export async function startServer(opts: StartOptions = {}): Promise<Running> {
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
       const [code] = (await exit) as [number | null]
       clearTimeout(timer)
+      rmSync(logDir, { recursive: true, force: true })
       return code
     },
   }

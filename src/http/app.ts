@@ -1,10 +1,13 @@
 // buildApp(config): the whole service as a Fastify instance, built from named plugins in a fixed order, routes last.
 // Tests and src/main.ts both start from here; only main.ts listens and handles signals.
 
-import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { Config } from '../config.js'
+import { socketTimeouts, type Config } from '../config.js'
+import { AccessLog, lazyChildLogger } from './access-log.js'
+import { clientErrorHandler } from './client-errors.js'
+import { requestId, requestSerializer } from './request-id.js'
+import limits from './plugins/limits.js'
 import input from './plugins/input.js'
 import metrics from './plugins/metrics.js'
 import errorHandling from './plugins/errors.js'
@@ -12,6 +15,7 @@ import security from './plugins/security.js'
 import pressure from './plugins/pressure.js'
 import openapi from './plugins/swagger.js'
 import service from './plugins/service.js'
+import admission from './plugins/admission.js'
 import routes from './routes/index.js'
 
 declare module 'fastify' {
@@ -31,12 +35,23 @@ export interface BuildOptions {
 }
 
 export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const timeouts = socketTimeouts(config)
   const app = Fastify({
-    logger: opts.logger ?? { level: config.logLevel, redact: ['req.headers.authorization'] },
+    logger: opts.logger ?? { level: config.logLevel, redact: ['req.headers.authorization'], serializers: { req: requestSerializer } },
     bodyLimit: config.bodyLimit,
     keepAliveTimeout: config.keepAliveTimeoutMs,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // One access line per request, errors and slow ones at info; children of the logger made only when used.
+    logController: new AccessLog(config.slowRequestMs),
+    childLoggerFactory: lazyChildLogger,
+    // Every socket bounded in time (README "Limits"): the whole request must arrive within requestTimeout (else
+    // 408, clientErrorHandler), its headers within headersTimeout, and a socket silent both ways is closed.
+    requestTimeout: timeouts.requestMs,
+    connectionTimeout: timeouts.idleMs,
+    // Node checks those deadlines every connectionsCheckingInterval (30 s by default: far past a short deadline).
+    http: { headersTimeout: timeouts.headersMs, connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(timeouts.headersMs / 4))) },
+    clientErrorHandler,
+    requestIdHeader: false,
+    genReqId: requestId,
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.decorate('config', config)
 
@@ -45,8 +60,10 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   await app.register(errorHandling) // every error in our shape (needs metrics)
   await app.register(security) // headers, bearer check
   await app.register(pressure) // event-loop lag guard (needs errors)
+  await app.register(limits) // connections, bodies in flight, 100-continue, 405 (needs errors)
   await app.register(openapi) // sees the routes registered after it
   await app.register(service) // app.mhe (needs metrics)
+  await app.register(admission) // queue room held before a body is read, or 503 at once (needs service, errors)
   await app.register(routes)
   await app.ready()
 

@@ -19,9 +19,10 @@ export const ErrorBody = Type.Object(
   { $id: 'ErrorBody', description: "Every error answer: Fastify's error shape with a stable `code`." },
 )
 
-export const TopKQuery = Type.Object({
-  top_k: topKField(`labels per instance, best first (default ${TOP_K_DEFAULT})`),
-})
+export const TopKQuery = Type.Object(
+  { top_k: topKField(`labels per instance, best first (default ${TOP_K_DEFAULT})`) },
+  { additionalProperties: false }, // ?topk=5 is refused, not ignored
+)
 
 export const PredictJsonBody = Type.Object(
   {

@@ -30,6 +30,8 @@ export interface SubmitOptions {
   signal?: AbortLike
   /** Absolute time on the batcher's clock; past it the request rejects with DeadlineExceededError. */
   deadline?: number
+  /** Instances held for this request by reserve(): released now, and the request is queued even if over maxQueue. */
+  reserved?: number
 }
 
 export class Batcher<I, O> {
@@ -43,6 +45,8 @@ export class Batcher<I, O> {
   /** The batch the run function is working on: one at a time. */
   private inFlight: Batch<I, O> | undefined
   private closed = false
+  /** Instances held by reserve() for requests whose bodies are still being read. */
+  private reservedCount = 0
   private timer: unknown = undefined
   private timerDue = 0
   private idleWaiters: (() => void)[] = []
@@ -70,6 +74,27 @@ export class Batcher<I, O> {
     return this.queue.depth
   }
 
+  /** Instances held by reserve() and not yet submitted or released. */
+  get reserved(): number {
+    return this.reservedCount
+  }
+
+  /**
+   * Holds room for a request of about `size` instances before its body is read and parsed, so that a request the
+   * queue cannot take is refused while refusing is still cheap (receive livelock otherwise: the server would spend
+   * its CPU parsing bodies it then refuses). False when the queue (with what is held) has no room, or is closed.
+   * The holder passes `reserved: size` to submit, or calls release(size) if it never submits.
+   */
+  reserve(size: number): boolean {
+    if (this.closed || this.queue.depth + this.reservedCount + size > this.maxQueue) return false
+    this.reservedCount += size
+    return true
+  }
+
+  release(size: number): void {
+    this.reservedCount = Math.max(0, this.reservedCount - size)
+  }
+
   /** Batches in flight (0 or 1: the engine runs one batch at a time). */
   get running(): number {
     return this.inFlight ? 1 : 0
@@ -80,11 +105,12 @@ export class Batcher<I, O> {
    * a closed batcher, an aborted signal or a passed deadline reject at once and queue nothing.
    */
   submit(items: readonly I[], opts: SubmitOptions = {}): Promise<O[]> {
-    const { signal, deadline } = opts
+    const { signal, deadline, reserved } = opts
     const now = this.clock.now()
+    if (reserved !== undefined) this.release(reserved)
     const refused = refusal(
-      { size: items.length, aborted: signal?.aborted ?? false, deadline },
-      { closed: this.closed, queued: this.queue.depth, maxQueue: this.maxQueue, now },
+      { size: items.length, aborted: signal?.aborted ?? false, deadline, admitted: reserved !== undefined },
+      { closed: this.closed, queued: this.queue.depth + this.reservedCount, maxQueue: this.maxQueue, now },
     )
     if (refused) return Promise.reject(refused)
     if (items.length === 0) return Promise.resolve([])

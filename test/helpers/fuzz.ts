@@ -456,9 +456,13 @@ export function requestArb(t: FuzzTarget): fc.Arbitrary<FuzzRequest> {
 /** Past this magnitude a feature may overflow float32 inside the model (400 MHE_BAD_INSTANCE is then fine too). */
 const OVERFLOW_RISK = 1e36
 
-/** The query's top_k values; 'unknown' where query parsers may differ ('+', brackets, bad escapes, __proto__). */
-function queryTopKs(path: string): string[] | 'unknown' {
+/**
+ * The query's top_k values; 'unknown' where query parsers may differ ('+', brackets, bad escapes, __proto__, empty
+ * keys); 'refused' when it has another parameter (the service names it in a 400).
+ */
+function queryTopKs(path: string): string[] | 'unknown' | 'refused' {
   const values: string[] = []
+  let unknownKey = false
   for (const part of (path.split('?')[1] ?? '').split('&')) {
     if (part === '') continue
     if (/[+[\]]/.test(part)) return 'unknown'
@@ -469,10 +473,11 @@ function queryTopKs(path: string): string[] | 'unknown' {
         return undefined
       }
     })
-    if (key === undefined || value === undefined || key === '__proto__' || key === 'constructor') return 'unknown'
-    if (key === 'top_k') values.push(part.includes('=') ? value : '')
+    if (key === undefined || value === undefined || key === '' || key === '__proto__' || key === 'constructor') return 'unknown'
+    if (key !== 'top_k') unknownKey = true
+    else values.push(part.includes('=') ? value : '')
   }
-  return values
+  return unknownKey ? 'refused' : values
 }
 
 /** A top_k, from the query (its text coerced as a number) or the body: the schema's, at most the configured maximum. */
@@ -499,6 +504,7 @@ export function expectationOf(t: FuzzTarget, req: FuzzRequest): Expectation {
   if (req.payload.length > t.bodyLimit) return rejectAs(errors.bodyTooLarge(t.bodyLimit))
   const queryKs = queryTopKs(req.path)
   if (queryKs === 'unknown') return { kind: 'any' }
+  if (queryKs === 'refused') return { kind: 'reject' }
   const queryK = queryKs.length === 0 ? undefined : queryKs.length === 1 && queryKs[0] !== '' ? Number(queryKs[0]) : NaN
   const reject: Expectation = { kind: 'reject' }
   if (queryK !== undefined && !topKOk(t, queryK)) return reject
@@ -523,6 +529,7 @@ export function expectationOf(t: FuzzTarget, req: FuzzRequest): Expectation {
     }
     if (!Value.Check(PredictJsonBody, body)) return reject
     if (body.top_k !== undefined && !topKOk(t, body.top_k)) return reject
+    if (body.top_k !== undefined && queryK !== undefined) return reject // given twice: neither wins
     rows = body.instances
     bodyK = body.top_k
   }

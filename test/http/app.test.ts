@@ -67,6 +67,10 @@ t.test('health, model metadata, docs, request ids', async (t) => {
   t.equal(docs.json().openapi, '3.0.3')
   const withId = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'abc-123' } })
   t.equal(withId.headers['x-request-id'], 'abc-123', 'a caller request id is kept')
+  for (const bad of ['x'.repeat(129), 'a b', 'é', '<script>']) {
+    const res = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': bad } })
+    t.match(res.headers['x-request-id'], /^[0-9a-f-]{36}$/, `${JSON.stringify(bad.slice(0, 10))}: replaced by a fresh id`)
+  }
   t.ok((await app.inject('/health/live')).headers['x-request-id'], 'one is made otherwise')
 })
 
@@ -85,7 +89,13 @@ t.test('bad input: 4xx with a stable code and a message naming what was expected
     ['a non-number', json({ instances: [[...good.slice(1), 'x']] }), 400, 'MHE_BAD_REQUEST', /instances\/0\/7 must be number/],
     ['null in an instance', json({ instances: [[null, ...good.slice(1)]] }), 400, 'MHE_BAD_REQUEST', /must be number/],
     ['a number too big for float32', json({ instances: [[1e39, ...good.slice(1)]] }), 400, 'MHE_BAD_INSTANCE', /instance 0 value 0 is 1e\+39, expected a finite float32/],
-    ['an unknown field', json({ instances: [good], topk: 3 }), 400, 'MHE_BAD_REQUEST', /additional properties/],
+    ['an unknown field', json({ instances: [good], topk: 3 }), 400, 'MHE_BAD_REQUEST', /unknown body field "topk"/],
+    ['a __proto__ key: named, not "invalid JSON"', { method: 'POST', url: '/predict', payload: `{"instances": [${JSON.stringify(good)}], "__proto__": {"x": 1}}`, headers: { 'content-type': 'application/json' } }, 400, 'MHE_BAD_REQUEST', /unknown body field "__proto__"/],
+    ['an unknown query parameter', { ...json({ instances: [good] }), url: '/predict?topk=5' }, 400, 'MHE_BAD_REQUEST', /unknown query parameter "topk"/],
+    ['an unknown query parameter on /predict/binary', binary(f32(good), '?k=5', '/predict/binary'), 400, 'MHE_BAD_REQUEST', /unknown query parameter "k"/],
+    ['top_k in both the query and the body', { ...json({ instances: [good], top_k: 2 }), url: '/predict?top_k=3' }, 400, 'MHE_BAD_REQUEST', /top_k is given in both the query and the body/],
+    ['nesting deeper than the shape', { method: 'POST', url: '/predict', payload: '['.repeat(3000), headers: { 'content-type': 'application/json' } }, 400, 'MHE_JSON_TOO_DEEP', /deeper than the 3 levels/],
+    ['instances one level too deep', json({ instances: [[good]] }), 400, 'MHE_JSON_TOO_DEEP', /3 levels/],
     ['top_k 0', json({ instances: [good], top_k: 0 }), 400, 'MHE_BAD_TOP_K', /integer from 1 to 50, got 0/],
     ['top_k fractional', json({ instances: [good], top_k: 1.5 }), 400, 'MHE_BAD_TOP_K', /got 1.5/],
     ['top_k above the maximum', json({ instances: [good], top_k: 51 }), 400, 'MHE_BAD_TOP_K', /got 51/],
@@ -109,7 +119,8 @@ t.test('bad input: 4xx with a stable code and a message naming what was expected
     ['/predict/binary: too many instances', binary(f32(tooMany.flat()), '', '/predict/binary'), 400, 'MHE_TOO_MANY_INSTANCES', /got 17/],
     ['/predict/binary: body over the limit', binary(new Uint8Array(4 * d * 200), '', '/predict/binary'), 413, 'MHE_BODY_TOO_LARGE', /limit/],
     ['unknown route', { method: 'GET', url: '/predictions' }, 404, 'MHE_NOT_FOUND', /GET \/predictions/],
-    ['GET on /predict', { method: 'GET', url: '/predict' }, 404, 'MHE_NOT_FOUND', /GET \/predict/],
+    ['GET on /predict', { method: 'GET', url: '/predict' }, 405, 'MHE_METHOD_NOT_ALLOWED', /\/predict takes POST, not GET/],
+    ['DELETE on /health/live', { method: 'DELETE', url: '/health/live' }, 405, 'MHE_METHOD_NOT_ALLOWED', /takes GET, HEAD, not DELETE/],
   ]
   for (const [name, req, status, code, message] of cases) {
     const res = await app.inject(req)
@@ -119,7 +130,9 @@ t.test('bad input: 4xx with a stable code and a message naming what was expected
     t.equal(body.statusCode, status, `${name}: statusCode in body`)
     t.type(body.error, 'string', `${name}: error text`)
     t.match(body.message, message, `${name}: message`)
+    if (status === 405) t.match(res.headers.allow, /^[A-Z, ]+$/, `${name}: Allow`)
   }
+  t.equal((await app.inject({ method: 'PUT', url: '/predict?x=1' })).headers.allow, 'POST', 'Allow: the methods of the path')
   t.equal((await app.inject('/health/ready')).statusCode, 200, 'still ready after all of it')
 })
 

@@ -3,12 +3,16 @@
 
 import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
-import type { FastifyError, FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
 import { errors, ServiceError } from '../../errors.js'
 import { BatcherClosedError, CancelledError, DeadlineExceededError, QueueFullError } from '../../serving/batcher.js'
 import { topKSchemaError } from '../top-k.js'
 
-function toServiceError(err: FastifyError, app: FastifyInstance, contentType: string | undefined): ServiceError {
+/** The path of a URL, without its query. */
+const pathOf = (url: string): string => url.split('?', 1)[0]!
+
+function toServiceError(err: FastifyError, app: FastifyInstance, request: FastifyRequest): ServiceError {
+  const contentType = request.headers['content-type']
   if (err instanceof ServiceError) return err
   const { config } = app
   // The batcher's refusals.
@@ -19,6 +23,8 @@ function toServiceError(err: FastifyError, app: FastifyInstance, contentType: st
   if (err.validation) {
     const first = err.validation[0]
     const got = first && 'data' in first ? first.data : undefined // Ajv's verbose mode keeps the value
+    const extra = first?.keyword === 'additionalProperties' ? (first.params as { additionalProperty?: string }).additionalProperty : undefined
+    if (extra !== undefined) return errors.unknownField(err.validationContext ?? 'body', extra, first?.instancePath)
     return (first && topKSchemaError(first.instancePath, got, config.maxTopK)) ?? errors.badRequest(`expected the documented request shape: ${err.message}`)
   }
   switch (err.code) {
@@ -33,6 +39,7 @@ function toServiceError(err: FastifyError, app: FastifyInstance, contentType: st
   }
   if (err instanceof SyntaxError) return errors.malformedJson(err.message)
   const status = err.statusCode ?? 500
+  if (status === 403) return errors.forbidden(pathOf(request.url)) // @fastify/static (Swagger UI's files): a directory, a path outside
   if (status >= 400 && status < 500) return errors.badRequest(err.message)
   if (app.mhe.state === 'failed') return errors.engineFailed() // the batch in flight when the engine thread died
   return errors.internal()
@@ -43,7 +50,7 @@ export default fp(
     app.setErrorHandler((err: FastifyError, request, reply) => {
       let e: ServiceError
       try {
-        e = toServiceError(err, app, request.headers['content-type'])
+        e = toServiceError(err, app, request)
       } catch {
         e = errors.internal() // describing the error failed: still answer in our shape
       }
@@ -54,8 +61,20 @@ export default fp(
         .headers(e.headers)
         .send({ statusCode: e.statusCode, code: e.code, error: STATUS_CODES[e.statusCode] ?? 'Error', message: e.message })
     })
-    app.setNotFoundHandler((request) => {
-      throw errors.notFound(request.method, request.url.split('?')[0]!)
+    // The methods of each route path, for 405 + Allow: a known path asked with another method is not a 404.
+    const methods = new Map<string, Set<string>>()
+    app.addHook('onRoute', (route) => {
+      const set = methods.get(route.url) ?? new Set<string>()
+      for (const m of [route.method].flat()) set.add(m)
+      methods.set(route.url, set)
+    })
+    app.setNotFoundHandler((request, reply) => {
+      const path = pathOf(request.url)
+      const allowed = methods.get(path)
+      if (allowed === undefined) throw errors.notFound(request.method, path)
+      const list = [...allowed].sort()
+      void reply.header('allow', list.join(', '))
+      throw errors.methodNotAllowed(request.method, path, list)
     })
   },
   { name: 'mhe-errors', dependencies: ['mhe-metrics'], decorators: { fastify: ['config'] } },

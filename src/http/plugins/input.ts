@@ -1,9 +1,37 @@
 // What a request may carry and how it is checked: JSON bodies strictly (no coercion of "1" to 1, no silent dropping
 // of unknown fields: no silent wrong answers), query strings coerced (they are text), raw float32 bodies
-// (application/octet-stream) handed to the route as a Buffer for it to check.
+// (application/octet-stream) handed to the route as a Buffer for it to check. JSON nesting is bounded on the bytes
+// before parsing (src/http/json-depth.ts): a route declares how deep its schema goes (`config.jsonDepth`).
 
 import fp from 'fastify-plugin'
 import { Ajv } from 'ajv'
+import { errors } from '../../errors.js'
+import { nestsDeeperThan } from '../json-depth.js'
+import { JsonThread } from '../json-thread.js'
+import { isPackedBody } from '../packed-rows.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The deepest nesting of arrays and objects the route's JSON body can have; deeper bodies get 400 unparsed. */
+    jsonDepth?: number
+    /** The route takes {"instances": [[...]], "top_k"}: a large body is parsed off the event loop into PackedRows. */
+    packInstances?: boolean
+  }
+}
+
+/** For routes that do not say: deep enough for any body this service takes, shallow enough to cost nothing. */
+export const DEFAULT_JSON_DEPTH = 16
+/** Bodies from this size are parsed on the JSON thread: below it, the hop to the thread costs more than the parse. */
+export const OFF_LOOP_BYTES = 256 * 1024
+
+/** JSON.parse on the event loop, every failure as our error. */
+function parseHere(body: Buffer): { value?: unknown; error?: Error } {
+  try {
+    return { value: JSON.parse(body.toString('utf8')) }
+  } catch (err) {
+    return { error: errors.malformedJson((err as Error).message) }
+  }
+}
 
 export default fp(
   async function input(app) {
@@ -12,10 +40,42 @@ export default fp(
     const coercing = new Ajv({ ...options, coerceTypes: true })
     app.setValidatorCompiler(({ schema, httpPart }) => {
       if ('format' in schema && schema.format === 'binary') return () => true
-      return (httpPart === 'body' ? strict : coercing).compile(schema)
+      if (httpPart !== 'body') return coercing.compile(schema)
+      const check = strict.compile(schema)
+      // A body packed on the JSON thread was checked there against the same shape.
+      const validate = (data: unknown) => {
+        if (isPackedBody(data)) return true
+        const ok = check(data)
+        validate.errors = check.errors
+        return ok
+      }
+      validate.errors = check.errors
+      return validate
     })
     app.removeContentTypeParser('text/plain')
     app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
+    // Plain JSON.parse: a "__proto__" key becomes an own property (JSON.parse never sets a prototype), which the
+    // body schemas refuse by name as an unknown field.
+    app.removeContentTypeParser('application/json')
+    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body: Buffer, done) => {
+      if (body.length === 0) return done(errors.badRequest('expected a JSON body, got an empty body'))
+      const depth = request.routeOptions.config.jsonDepth ?? DEFAULT_JSON_DEPTH
+      // Large: the depth scan, the parse and the packing all happen on the JSON thread.
+      if (request.routeOptions.config.packInstances === true && body.length >= OFF_LOOP_BYTES) {
+        jsonThread.parse(body, depth).then((r) => {
+          if ('tooDeep' in r) return done(errors.jsonTooDeep(depth))
+          if ('instances' in r) return done(null, r)
+          const { value, error } = parseHere(r.unpacked) // not the request's shape: described as usual
+          done(error ?? null, value)
+        }, done)
+        return
+      }
+      if (nestsDeeperThan(body, depth)) return done(errors.jsonTooDeep(depth))
+      const { value, error } = parseHere(body)
+      done(error ?? null, value)
+    })
+    const jsonThread = new JsonThread()
+    app.addHook('onClose', async () => jsonThread.close())
   },
   { name: 'mhe-input' },
 )

@@ -43,6 +43,9 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
           503: { ...jsonResponse('Not ready: `starting`, `draining`, `closing` or `failed`.', Health), headers: { 'Retry-After': { type: 'integer', description: 'seconds to wait before asking again' } } },
         },
       },
+      // Like liveness: the guard's error body does not fit this route's 503 (it made the answer a 500). A lagging
+      // process stays ready; its /predict answers 503 MHE_OVERLOADED while it lags.
+      config: { pressureHandler: () => undefined },
     },
     async (_request, reply) => {
       if (!lifecycle.ready) reply.code(503).header('Retry-After', RETRY_AFTER)

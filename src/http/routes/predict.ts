@@ -10,29 +10,49 @@ import { parseTopK } from '../top-k.js'
 import type { Instance, Loaded, Service } from '../../serving/service.js'
 import type { Config } from '../../config.js'
 import type { Candidate } from '../../mhe/codec.js'
+import { PackedRows } from '../packed-rows.js'
 
-/** Checks that every value is a finite float32 (a float64 like 1e39 overflows to Infinity). */
-export function checkFinite(features: Float32Array, d: number, original?: number[][]): void {
+/**
+ * Checks that every value is a finite float32 (a float64 like 1e39 overflows to Infinity). `original` gives the values
+ * as sent, for the message: rows, or value j of the flat array.
+ */
+export function checkFinite(features: Float32Array, d: number, original?: number[][] | ((j: number) => number | undefined)): void {
+  const sent = typeof original === 'function' ? original : (j: number) => original?.[Math.floor(j / d)]?.[j % d]
   for (let j = 0; j < features.length; j++) {
     if (!Number.isFinite(features[j]!)) {
       const i = Math.floor(j / d)
-      const got = original?.[i]?.[j % d] ?? features[j]
+      const got = sent(j) ?? features[j]
       throw errors.badInstance(`instance ${i} value ${j % d} is ${String(got)}, expected a finite float32 number`)
     }
   }
 }
 
+/** {"instances": [[...]]}: an object, an array, arrays of numbers. */
+const PREDICT_JSON_DEPTH = 3
+
 /** Recycled featureDim-long buffers for one-instance requests (most requests carry one). */
 type OneInstancePool = Loaded['instanceBuffers']
 
-function fromJson(instances: number[][], d: number, pool: OneInstancePool): Float32Array {
+const wrongLength = (i: number, got: number, d: number) => errors.badInstance(`instance ${i} has ${got} values, the model expects ${d}`)
+
+function fromJson(instances: number[][] | PackedRows, d: number, pool: OneInstancePool): Float32Array {
+  if (instances instanceof PackedRows) return fromPacked(instances, d, pool)
   const features = instances.length === 1 ? pool.take() : new Float32Array(instances.length * d)
   for (let i = 0; i < instances.length; i++) {
     const row = instances[i]!
-    if (row.length !== d) throw errors.badInstance(`instance ${i} has ${row.length} values, the model expects ${d}`)
+    if (row.length !== d) throw wrongLength(i, row.length, d)
     features.set(row, i * d)
   }
-  checkFinite(features, d, instances)
+  checkFinite(features, d, (j) => instances[Math.floor(j / d)]?.[j % d])
+  return features
+}
+
+/** Instances parsed on the JSON thread: typed arrays, so one copy (float64 to float32) and no JS array per row. */
+function fromPacked(rows: PackedRows, d: number, pool: OneInstancePool): Float32Array {
+  for (let i = 0; i < rows.length; i++) if (rows.lengths[i] !== d) throw wrongLength(i, rows.lengths[i]!, d)
+  const features = rows.length === 1 ? pool.take() : new Float32Array(rows.length * d)
+  features.set(rows.values)
+  checkFinite(features, d, (j) => rows.values[j])
   return features
 }
 
@@ -104,9 +124,11 @@ export async function predictFeatures(
     if (!reply.raw.writableFinished) abort.abort()
   })
   // The batcher's refusals (queue full, closed, deadline, client gone) go to the error handler as they are.
+  // Room held for the request when it arrived (plugins/admission.ts) is used now: admitted, it is queued.
   const results = await loaded.batcher.submit(items, {
     signal: abort,
     deadline: systemClock.now() + config.requestTimeoutMs,
+    reserved: reply.server.admission.take(reply.request, loaded.batcher, n, d),
   })
   // Finite features can still overflow float32 inside the model (e.g. 3e38): NaN scores are the input's fault.
   const bad = results.findIndex((cands) => cands.some((c) => Number.isNaN(c.logScore)))
@@ -121,7 +143,8 @@ const mediaType = (contentType: string | undefined): string | undefined => conte
 
 /** The request as the schemas type it; the body is JSON or, for application/octet-stream, raw bytes. */
 interface PredictRequest {
-  Body: PredictJsonBody | Buffer | undefined
+  /** Large JSON bodies arrive with their instances packed (src/http/json-thread.ts). */
+  Body: (Omit<PredictJsonBody, 'instances'> & { instances: PredictJsonBody['instances'] | PackedRows }) | Buffer | undefined
   Querystring: TopKQuery
 }
 
@@ -162,7 +185,7 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
       // Raw float32 bodies (and their ?top_k) are still taken here, as before predictBinary; the document shows
       // them only on predictBinary, so that every generator sees one media type per operation.
-      config: { swaggerTransform: ({ schema, url }) => documented({ ...schema, querystring: undefined }, url) },
+      config: { admission: true, swaggerTransform: ({ schema, url }) => documented({ ...schema, querystring: undefined }, url), jsonDepth: PREDICT_JSON_DEPTH, packInstances: true },
     },
     async (request, reply) => {
       const { body, query } = request
@@ -173,8 +196,9 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (Buffer.isBuffer(body)) return answer(loaded, fromBinary(body, d, loaded.instanceBuffers), parseTopK(query.top_k, config.maxTopK), request, reply)
       if (body.instances.length === 0) throw errors.emptyBatch()
       if (body.instances.length > config.maxInstances) throw errors.tooManyInstances(body.instances.length, config.maxInstances)
-      // A query top_k is checked even when the body's wins: a bad one is never silently ignored.
+      // A bad query top_k is named first; a good one given in the body too is refused: neither silently wins.
       const queryK = parseTopK(query.top_k, config.maxTopK)
+      if (query.top_k !== undefined && body.top_k !== undefined) throw errors.badRequest('top_k is given in both the query and the body; give it once')
       const k = body.top_k === undefined ? queryK : parseTopK(body.top_k, config.maxTopK)
       return answer(loaded, fromJson(body.instances, d, loaded.instanceBuffers), k, request, reply)
     },
@@ -195,6 +219,7 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
         body: { content: { 'application/octet-stream': { schema: BinaryBody } } },
         response: { 200: jsonResponse('One prediction per instance, in order.', PredictResponse), ...errorResponses(400, 401, 413, 415, 500, 503) },
       },
+      config: { admission: true },
       // Checked before the body is read: a JSON body is refused, not parsed.
       onRequest: (request, _reply, done) => {
         const type = request.headers['content-type']

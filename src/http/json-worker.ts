@@ -1,0 +1,60 @@
+// The JSON thread (src/http/json-thread.ts): parses a large /predict body and, when it has the request's shape
+// ({"instances": [[numbers...]...], "top_k": positive integer}), packs the instances into typed arrays that are
+// transferred back without a copy. Anything else goes back unparsed, for the event loop to parse and describe
+// exactly as it does small bodies.
+
+import { parentPort } from 'node:worker_threads'
+import { nestsDeeperThan } from './json-depth.js'
+
+export interface JsonJob {
+  id: number
+  bytes: Uint8Array
+  /** Deeper nesting is refused before parsing (src/http/json-depth.ts). */
+  maxDepth: number
+}
+
+export type JsonResult =
+  | { id: number; values: Float64Array; lengths: Int32Array; topK: number | undefined }
+  | { id: number; unpacked: Uint8Array }
+  | { id: number; tooDeep: true }
+
+/** The packed instances of `v`, or undefined when it is not exactly the request's shape. */
+function pack(v: unknown): { values: Float64Array; lengths: Int32Array; topK: number | undefined } | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined
+  for (const key of Object.keys(v)) if (key !== 'instances' && key !== 'top_k') return undefined
+  const { instances, top_k: topK } = v as { instances?: unknown; top_k?: unknown }
+  if (topK !== undefined && !(Number.isInteger(topK) && (topK as number) >= 1)) return undefined
+  if (!Array.isArray(instances)) return undefined
+  const lengths = new Int32Array(instances.length)
+  let total = 0
+  for (let i = 0; i < instances.length; i++) {
+    const row: unknown = instances[i]
+    if (!Array.isArray(row)) return undefined
+    lengths[i] = row.length
+    total += row.length
+  }
+  const values = new Float64Array(total)
+  let at = 0
+  for (const row of instances as unknown[][]) {
+    for (const x of row) {
+      if (typeof x !== 'number') return undefined
+      values[at++] = x
+    }
+  }
+  return { values, lengths, topK: topK as number | undefined }
+}
+
+parentPort!.on('message', ({ id, bytes, maxDepth }: JsonJob) => {
+  if (nestsDeeperThan(bytes, maxDepth)) return parentPort!.postMessage({ id, tooDeep: true } satisfies JsonResult)
+  let packed: ReturnType<typeof pack>
+  try {
+    packed = pack(JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')))
+  } catch {
+    packed = undefined // malformed: the event loop parses it again for the exact message
+  }
+  if (packed === undefined) {
+    parentPort!.postMessage({ id, unpacked: bytes } satisfies JsonResult, [bytes.buffer as ArrayBuffer])
+  } else {
+    parentPort!.postMessage({ id, ...packed } satisfies JsonResult, [packed.values.buffer as ArrayBuffer, packed.lengths.buffer as ArrayBuffer])
+  }
+})
