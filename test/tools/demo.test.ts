@@ -10,7 +10,9 @@ import t from 'tap'
 import { buildApp } from '../../src/http/app.js'
 import { writeBundle } from '../../tools/bundle/write.js'
 import { loadConfig } from '../../src/config.js'
-import { correct } from '../../tools/demo/client.js'
+import { writeFile } from 'node:fs/promises'
+import { correct, spell } from '../../tools/demo/client.js'
+import { loadPrior, rerank } from '../../tools/demo/rerank.js'
 import { DEFAULT_NGRAMS, featurizeSparse, type NgramSettings } from '../../tools/features/ngrams.js'
 import { toSparseBatch } from '../../tools/train/mlp.js'
 import { train } from '../../tools/train/train.js'
@@ -65,4 +67,32 @@ t.test('npm run demo client: featurizes from GET /model, top-5 from POST /predic
   t.same(viaFile, got)
   await t.rejects(correct(words, { url, fetch: stripFeatures }), /no "features"/)
   await t.rejects(correct(words, { url: 'http://127.0.0.1:9' }))
+
+  // Without a re-ranker in the bundle, spell() gives the model's top-5, all "sure"; a label is a known word.
+  const plain = await spell([...words, labels[7]!], { url })
+  t.same(plain.slice(0, 3).map((s) => s.suggestions), got)
+  t.ok(plain.every((s) => s.sure))
+  t.same(plain.map((s) => s.known), [false, false, false, true])
+
+  // With features.rerank (as npm run train writes it): the model's top-100 re-ranked with the prior file.
+  const settings = { candidates: 100, prior: 'prior.txt', modelWeight: 0.15, priorWeight: 0.2, editWeight: 6, temperature: 1, noneScore: -10, threshold: 0.5 }
+  await writeFile(join(dir, 'prior.txt'), labels.map((_, i) => String(i % 7)).join('\n') + '\n')
+  const withRerank: typeof fetch = async (input, init) => {
+    const res = await fetch(input, init)
+    if (!new URL(input instanceof Request ? input.url : String(input)).pathname.endsWith('/model')) return res
+    const body = (await res.json()) as { features: Record<string, unknown> }
+    body.features = { ...body.features, rerank: settings }
+    return new Response(JSON.stringify(body), { status: res.status, headers: { 'content-type': 'application/json' } })
+  }
+  const spelled = await spell([...words, labels[7]!], { url, fetch: withRerank, modelDir: dir })
+  const all = await correct([...words, labels[7]!], { url, topK: 100 })
+  const prior = await loadPrior(join(dir, 'prior.txt'), labels)
+  spelled.forEach((s, i) => {
+    const want = rerank(s.word, all[i]!, prior, settings).slice(0, 5)
+    t.same(s.suggestions, want.map(({ label, score }) => ({ label, score })), `${s.word}: the re-ranked top-5 of the served top-100`)
+    t.equal(s.sure, want[0]!.score >= settings.threshold)
+  })
+  t.equal(spelled[3]!.suggestions[0]!.label, labels[7], 'a known word comes back as itself')
+  t.ok(spelled[3]!.known)
+  await t.rejects(spell(words, { url, fetch: withRerank }), /frequency prior file/)
 })

@@ -4,7 +4,7 @@
 // Usage: npx tsx tools/demo/request.ts [--top-k K] [--binary | --v2] WORD...   (MHE_MODEL picks another bundle folder)
 import { parseArgs } from 'node:util'
 import { featurize, featurizeBatch } from '../features/ngrams.js'
-import { bundleNgramSettings } from './client.js'
+import { bundleNgramSettings } from './bundle-features.js'
 import { OPTIONS } from '../../src/config.js'
 
 const { values, positionals } = parseArgs({

