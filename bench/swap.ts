@@ -60,10 +60,13 @@ export async function run(): Promise<ScenarioResult> {
     const server = await startServer({ env: { MHE_MODEL_REPOSITORY: repo, MHE_BACKEND: 'wasm', MHE_ADMIN_KEYS: ADMIN } })
     try {
       const spec = { url: `${server.url}/predict`, connections: 32, durationS: DURATION_S, body: jsonBody(1, 768), contentType: 'application/json', serverCpuMs: server.cpuMs }
+      // One memory row: settled RSS, live tensors and the event loop's heap, after a phase.
+      const memory = async (phase: string) => {
+        const rssMb = await settledRss(server, spec)
+        return { rss: rssMb, row: { phase: `RSS MB: ${phase}`, rssMb: round(rssMb, 0), tensors: await tensors(server), ...(await mainThreadMb(server)) } }
+      }
       const steady = await load(spec, 2)
-      const rssOne = await settledRss(server, spec)
-      const tensorsOne = await tensors(server)
-      const mainOne = await mainThreadMb(server)
+      const one = await memory('one version')
 
       // Swaps back to back while the load runs: add a version, load it (the old one is unloaded by the policy).
       const swaps: { status: number; ms: number }[] = []
@@ -88,23 +91,17 @@ export async function run(): Promise<ScenarioResult> {
       const [swapping] = await Promise.all([during, swapper])
       loading = false
       await sampler
-      const rssAfterSwaps = await settledRss(server, spec)
-      const tensorsAfter = await tensors(server)
-      const mainAfter = await mainThreadMb(server)
+      const afterSwaps = await memory('after the swaps (one version)')
 
       // Two versions at once (policy latest 2), then back to one.
       writeFileSync(join(repo, MODEL, 'policy.json'), '{"latest": 2}')
       addVersion()
       await control(server, 'load')
-      const rssTwo = await settledRss(server, spec)
-      const tensorsTwo = await tensors(server)
-      const mainTwo = await mainThreadMb(server)
+      const two = await memory('two versions loaded')
       writeFileSync(join(repo, MODEL, 'policy.json'), '{"latest": 1}')
       addVersion()
       await control(server, 'load')
-      const rssBackToOne = await settledRss(server, spec)
-      const tensorsBack = await tensors(server)
-      const mainBack = await mainThreadMb(server)
+      const backToOne = await memory('back to one version')
 
       const row = (name: string, x: typeof steady) => ({
         phase: name,
@@ -116,11 +113,10 @@ export async function run(): Promise<ScenarioResult> {
         failed: x.non2xx + x.errors + x.timeouts,
       })
       r.rows.push(row('steady (one version)', steady), { ...row(`${swaps.length} swaps back to back`, swapping), swapMsMean: round(swaps.reduce((a, s) => a + s.ms, 0) / Math.max(1, swaps.length), 0) })
-      r.rows.push({ phase: 'RSS MB: one version', rssMb: round(rssOne, 0), tensors: tensorsOne, ...mainOne })
-      r.rows.push({ phase: 'RSS MB: peak during the swaps', rssMb: round(peakRss, 0) })
-      r.rows.push({ phase: 'RSS MB: after the swaps (one version)', rssMb: round(rssAfterSwaps, 0), tensors: tensorsAfter, ...mainAfter })
-      r.rows.push({ phase: 'RSS MB: two versions loaded', rssMb: round(rssTwo, 0), tensors: tensorsTwo, ...mainTwo })
-      r.rows.push({ phase: 'RSS MB: back to one version', rssMb: round(rssBackToOne, 0), tensors: tensorsBack, ...mainBack })
+      const { rss: rssOne } = one
+      const { rss: rssTwo } = two
+      const { rss: rssBackToOne } = backToOne
+      r.rows.push(one.row, { phase: 'RSS MB: peak during the swaps', rssMb: round(peakRss, 0) }, afterSwaps.row, two.row, backToOne.row)
       r.checks.push(
         { name: 'no failed request during swaps', target: '0', value: String(swapping.non2xx + swapping.errors + swapping.timeouts), pass: swapping.non2xx + swapping.errors + swapping.timeouts === 0 },
         { name: 'two versions cost well under twice one', target: `< ${round(1.5 * rssOne, 0)} MB (1.5x)`, value: `${round(rssTwo, 0)} MB`, pass: rssTwo < 1.5 * rssOne },
