@@ -1,4 +1,4 @@
-// `npx tsx bench/hostile.ts [--root DIR] [--label NAME]`: what hostile and maximal requests cost the real server
+// `npx tsx bench/hostile.ts [--root DIR] [--label NAME] [--scenario bomb|max] [--cpu-prof DIR]`: what hostile and maximal requests cost the real server
 // (issue 17). Two scenarios, each on a fresh process (src/main.ts of --root through tsx; default this checkout, so
 // `--root` pointed at a copy of main gives the "before"):
 //   bomb: 3 concurrent 16 MiB bodies of `[` on /predict;
@@ -18,7 +18,16 @@ import { ROOT, startServer } from './lib/server.js'
 /** The sources through tsx, the engine thread included (test/helpers/process.ts has the same; it imports tap). */
 const TS_NODE_FLAGS = ['--import', 'tsx', '--import', './tools/lib/ts-workers.ts']
 
-const { values: args } = parseArgs({ options: { root: { type: 'string', default: ROOT }, label: { type: 'string', default: 'after' } } })
+const { values: args } = parseArgs({
+  options: {
+    root: { type: 'string', default: ROOT },
+    label: { type: 'string', default: 'after' },
+    /** Run one scenario only (the results file then holds just it). */
+    scenario: { type: 'string' },
+    /** Write the server's CPU profile (node --cpu-prof) into this folder, to see what blocks its event loop. */
+    'cpu-prof': { type: 'string' },
+  },
+})
 const DIM = 4096
 const bundle = benchBundle(DIM, [32, 32])
 
@@ -58,7 +67,8 @@ interface Scenario {
 }
 
 async function run(s: Scenario) {
-  const server = await startServer({ argv: [...TS_NODE_FLAGS, join(args.root, 'src/main.ts')], env: { MHE_MODEL: bundle.dir, MHE_BACKEND: 'wasm' } })
+  const nodeFlags = args['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', args['cpu-prof']]
+  const server = await startServer({ argv: [...TS_NODE_FLAGS, join(args.root, 'src/main.ts')], env: { MHE_MODEL: bundle.dir, MHE_BACKEND: 'wasm' }, nodeFlags })
   const pid = server.child.pid!
   try {
     const restRssMb = vmRssMb(pid)
@@ -120,7 +130,7 @@ const results = []
 for (const s of [
   { name: 'bomb', body: Buffer.alloc(16 * 1024 * 1024 - 1024, '['), concurrency: 3 },
   { name: 'max', body: maxBody(), concurrency: 50 },
-]) {
+].filter((s) => args.scenario === undefined || s.name === args.scenario)) {
   const r = await run(s)
   process.stdout.write(`${args.label} ${JSON.stringify(r)}\n`)
   results.push(r)

@@ -1,6 +1,6 @@
 // Large JSON bodies parsed off the event loop: JSON.parse of a max-size /predict body (millions of numbers) takes
 // hundreds of ms, during which no probe and no other request is answered. One worker thread parses them in turn and
-// sends back packed instances (src/http/json-worker.ts); the event loop only copies typed arrays.
+// sends back packed instances (src/http/json-worker.ts); the event loop does no work per value.
 
 import { Worker } from 'node:worker_threads'
 import type { JsonJob, JsonResult } from './json-worker.js'
@@ -46,7 +46,10 @@ export class JsonThread {
         if (r === undefined) reject(new Error('the JSON thread stopped')) // the body went with it: answered 500
         else if ('tooDeep' in r) resolve({ tooDeep: true })
         else if ('unpacked' in r) resolve({ unpacked: Buffer.from(r.unpacked.buffer, r.unpacked.byteOffset, r.unpacked.byteLength) })
-        else resolve(r.topK === undefined ? { instances: new PackedRows(r.values, r.lengths) } : { instances: new PackedRows(r.values, r.lengths), top_k: r.topK })
+        else {
+          const instances = new PackedRows(r.values, r.lengths, r.nonFinite)
+          resolve(r.topK === undefined ? { instances } : { instances, top_k: r.topK })
+        }
       })
       worker.postMessage({ id, bytes, maxDepth } satisfies JsonJob, owns ? [bytes.buffer as ArrayBuffer] : [])
     })

@@ -1,6 +1,7 @@
 // The JSON thread (src/http/json-thread.ts): parses a large /predict body and, when it has the request's shape
-// ({"instances": [[numbers...]...], "top_k": positive integer}), packs the instances into typed arrays that are
-// transferred back without a copy. Anything else goes back unparsed, for the event loop to parse and describe
+// ({"instances": [[numbers...]...], "top_k": positive integer}), packs the instances into float32 arrays that are
+// transferred back without a copy, with the first value that is not a finite float32: the event loop then has no
+// per-value work left (the conversion and the check of 4 M values held it ~130 ms, bench/README.md "hostile"). Anything else goes back unparsed, for the event loop to parse and describe
 // exactly as it does small bodies.
 
 import { parentPort } from 'node:worker_threads'
@@ -13,13 +14,26 @@ export interface JsonJob {
   maxDepth: number
 }
 
+/** Where the first value that is not a finite float32 is, in the packed values, and what was sent there. */
+export interface NonFinite {
+  at: number
+  sent: number
+}
+
+interface Packed {
+  values: Float32Array
+  lengths: Int32Array
+  topK: number | undefined
+  nonFinite: NonFinite | undefined
+}
+
 export type JsonResult =
-  | { id: number; values: Float64Array; lengths: Int32Array; topK: number | undefined }
+  | ({ id: number } & Packed)
   | { id: number; unpacked: Uint8Array }
   | { id: number; tooDeep: true }
 
 /** The packed instances of `v`, or undefined when it is not exactly the request's shape. */
-function pack(v: unknown): { values: Float64Array; lengths: Int32Array; topK: number | undefined } | undefined {
+function pack(v: unknown): Packed | undefined {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined
   for (const key of Object.keys(v)) if (key !== 'instances' && key !== 'top_k') return undefined
   const { instances, top_k: topK } = v as { instances?: unknown; top_k?: unknown }
@@ -33,15 +47,19 @@ function pack(v: unknown): { values: Float64Array; lengths: Int32Array; topK: nu
     lengths[i] = row.length
     total += row.length
   }
-  const values = new Float64Array(total)
+  const values = new Float32Array(total)
+  let nonFinite: NonFinite | undefined
   let at = 0
   for (const row of instances as unknown[][]) {
     for (const x of row) {
       if (typeof x !== 'number') return undefined
-      values[at++] = x
+      values[at] = x
+      // A finite float64 can still overflow float32 (1e39): checked after the conversion.
+      if (nonFinite === undefined && !Number.isFinite(values[at]!)) nonFinite = { at, sent: x }
+      at++
     }
   }
-  return { values, lengths, topK: topK as number | undefined }
+  return { values, lengths, topK: topK as number | undefined, nonFinite }
 }
 
 parentPort!.on('message', ({ id, bytes, maxDepth }: JsonJob) => {

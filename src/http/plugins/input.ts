@@ -4,11 +4,13 @@
 // before parsing (src/http/json-depth.ts): a route declares how deep its schema goes (`config.jsonDepth`).
 
 import fp from 'fastify-plugin'
+import type { FastifyRequest } from 'fastify'
 import { Ajv } from 'ajv'
 import { errors } from '../../errors.js'
 import { nestsDeeperThan } from '../json-depth.js'
 import { JsonThread } from '../json-thread.js'
 import { isPackedBody } from '../packed-rows.js'
+import { readBody } from '../read-body.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -57,7 +59,7 @@ export default fp(
     // Plain JSON.parse: a "__proto__" key becomes an own property (JSON.parse never sets a prototype), which the
     // body schemas refuse by name as an unknown field.
     app.removeContentTypeParser('application/json')
-    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body: Buffer, done) => {
+    const onJson = (request: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void) => {
       if (body.length === 0) return done(errors.badRequest('expected a JSON body, got an empty body'))
       const depth = request.routeOptions.config.jsonDepth ?? DEFAULT_JSON_DEPTH
       // Large: the depth scan, the parse and the packing all happen on the JSON thread.
@@ -73,9 +75,14 @@ export default fp(
       if (nestsDeeperThan(body, depth)) return done(errors.jsonTooDeep(depth))
       const { value, error } = parseHere(body)
       done(error ?? null, value)
+    }
+    // Read by readBody, not Fastify's parseAs: no concatenation of a large body in one event-loop turn.
+    app.addContentTypeParser('application/json', (request, payload, done) => {
+      const limit = request.routeOptions.bodyLimit ?? app.config.bodyLimit
+      readBody(payload, Number(request.headers['content-length']), limit, (err, body) => (err || !body ? done(err) : onJson(request, body, done)))
     })
     const jsonThread = new JsonThread()
     app.addHook('onClose', async () => jsonThread.close())
   },
-  { name: 'mhe-input' },
+  { name: 'mhe-input', decorators: { fastify: ['config'] } },
 )

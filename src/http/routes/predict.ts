@@ -16,6 +16,10 @@ import { MODEL_NAME_HEADER, MODEL_VERSION_HEADER } from '../model-address.js'
 import type { Candidate } from '../../mhe/codec.js'
 import { PackedRows } from '../packed-rows.js'
 
+/** Value j of n x d features is not a finite float32; `sent` is what the client sent there. */
+const notFinite = (j: number, d: number, sent: unknown) =>
+  errors.badInstance(`instance ${Math.floor(j / d)} value ${j % d} is ${String(sent)}, expected a finite float32 number`)
+
 /**
  * Checks that every value is a finite float32 (a float64 like 1e39 overflows to Infinity). `original` gives the values
  * as sent, for the message: rows, or value j of the flat array.
@@ -23,11 +27,7 @@ import { PackedRows } from '../packed-rows.js'
 export function checkFinite(features: Float32Array, d: number, original?: number[][] | ((j: number) => number | undefined)): void {
   const sent = typeof original === 'function' ? original : (j: number) => original?.[Math.floor(j / d)]?.[j % d]
   for (let j = 0; j < features.length; j++) {
-    if (!Number.isFinite(features[j]!)) {
-      const i = Math.floor(j / d)
-      const got = sent(j) ?? features[j]
-      throw errors.badInstance(`instance ${i} value ${j % d} is ${String(got)}, expected a finite float32 number`)
-    }
+    if (!Number.isFinite(features[j]!)) throw notFinite(j, d, sent(j) ?? features[j])
   }
 }
 
@@ -40,7 +40,7 @@ type OneInstancePool = Loaded['instanceBuffers']
 const wrongLength = (i: number, got: number, d: number) => errors.badInstance(`instance ${i} has ${got} values, the model expects ${d}`)
 
 function fromJson(instances: number[][] | PackedRows, d: number, pool: OneInstancePool): Float32Array {
-  if (instances instanceof PackedRows) return fromPacked(instances, d, pool)
+  if (instances instanceof PackedRows) return fromPacked(instances, d)
   const features = instances.length === 1 ? pool.take() : new Float32Array(instances.length * d)
   for (let i = 0; i < instances.length; i++) {
     const row = instances[i]!
@@ -51,13 +51,11 @@ function fromJson(instances: number[][] | PackedRows, d: number, pool: OneInstan
   return features
 }
 
-/** Instances parsed on the JSON thread: typed arrays, so one copy (float64 to float32) and no JS array per row. */
-function fromPacked(rows: PackedRows, d: number, pool: OneInstancePool): Float32Array {
+/** Instances parsed on the JSON thread: already float32 and checked there, so used as they are (no copy, no scan). */
+function fromPacked(rows: PackedRows, d: number): Float32Array {
   for (let i = 0; i < rows.length; i++) if (rows.lengths[i] !== d) throw wrongLength(i, rows.lengths[i]!, d)
-  const features = rows.length === 1 ? pool.take() : new Float32Array(rows.length * d)
-  features.set(rows.values)
-  checkFinite(features, d, (j) => rows.values[j])
-  return features
+  if (rows.nonFinite !== undefined) throw notFinite(rows.nonFinite.at, d, rows.nonFinite.sent)
+  return rows.values
 }
 
 function fromBinary(body: Buffer, d: number, pool: OneInstancePool): Float32Array {
