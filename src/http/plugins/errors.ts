@@ -11,6 +11,10 @@ import { topKSchemaError } from '../top-k.js'
 /** The path of a URL, without its query. */
 const pathOf = (url: string): string => url.split('?', 1)[0]!
 
+/** The request declared a body and not all of it has been read. */
+const bodyStillArriving = (request: FastifyRequest): boolean =>
+  !request.raw.complete && (request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length']) > 0)
+
 function toServiceError(err: FastifyError, app: FastifyInstance, request: FastifyRequest): ServiceError {
   const contentType = request.headers['content-type']
   if (err instanceof ServiceError) return err
@@ -56,6 +60,9 @@ export default fp(
       }
       if (e.code === 'MHE_INTERNAL') request.log.error({ err }, 'request failed')
       app.metrics.reject(e.code)
+      // Refused while the body is still arriving (auth, limits): close rather than read a body we will not use; the
+      // close lingers, so the client reads this answer rather than a reset (src/http/lingering-close.ts).
+      if (bodyStillArriving(request)) reply.header('connection', 'close')
       void reply
         .code(e.statusCode)
         .headers(e.headers)
