@@ -181,6 +181,9 @@ export const JSON_BODY_RSS_FACTOR = 6
 /** The JSON thread (src/http/json-thread.ts) at rest; it parses one large body at a time, at the JSON body cost. */
 export const JSON_THREAD_RSS_BYTES = 32 * 1024 * 1024
 
+/** The JSON thread's heap limit (its resourceLimits): itself at rest and one body of the largest size parsed. */
+export const jsonThreadHeapBytes = (bodyLimit: number): number => JSON_THREAD_RSS_BYTES + JSON_BODY_RSS_FACTOR * bodyLimit
+
 /**
  * The most resident memory one server process should need (README "Memory"): the base, twice the model's weights
  * (the bundle's bytes and the backend's copy), every body the in-flight limit lets in at its parsed cost, the JSON
@@ -191,8 +194,7 @@ export function memoryBudgetBytes(c: Pick<Config, 'maxInflightBytes' | 'maxQueue
     BASE_RSS_BYTES +
     2 * model.weightBytes +
     JSON_BODY_RSS_FACTOR * c.maxInflightBytes +
-    JSON_THREAD_RSS_BYTES +
-    JSON_BODY_RSS_FACTOR * c.bodyLimit +
+    jsonThreadHeapBytes(c.bodyLimit) +
     c.maxQueue * model.featureDim * 4
   )
 }

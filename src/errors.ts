@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   MHE_METHOD_NOT_ALLOWED: { status: 405 },
   MHE_REQUEST_TIMEOUT: { status: 408 },
   MHE_BODY_TOO_LARGE: { status: 413 },
+  MHE_JSON_TOO_BIG: { status: 413 },
   MHE_UNSUPPORTED_MEDIA_TYPE: { status: 415 },
   MHE_MODEL_LOAD_FAILED: { status: 422 },
   MHE_HEADERS_TOO_LARGE: { status: 431 },
@@ -108,6 +109,8 @@ export const errors = {
   badHttp: (parserCode: string) => new ServiceError('MHE_BAD_HTTP', `expected an HTTP/1.1 request, got one the HTTP parser refused (${parserCode})`),
   jsonTooDeep: (max: number) =>
     new ServiceError('MHE_JSON_TOO_DEEP', `body nests arrays and objects deeper than the ${max} levels the request shape has ({"instances": [[...]]})`),
+  jsonTooBig: (heapMb: number) =>
+    new ServiceError('MHE_JSON_TOO_BIG', `body would take more than the ${heapMb} MB the JSON parser may use (MHE_BODY_LIMIT sets it); send fewer, larger values, or the float32 binary form`),
   forbidden: (path: string) => new ServiceError('MHE_FORBIDDEN', `${path} is not a file that is served`),
   methodNotAllowed: (method: string, path: string, allowed: readonly string[]) =>
     new ServiceError('MHE_METHOD_NOT_ALLOWED', `${path} takes ${allowed.join(', ')}, not ${method}`),

@@ -4,11 +4,15 @@
 // per-value work left (the conversion and the check of 4 M values held it ~130 ms, bench/README.md "hostile"). Anything else goes back unparsed, for the event loop to parse and describe
 // exactly as it does small bodies.
 
-import { parentPort } from 'node:worker_threads'
-import { nestsDeeperThan } from './json-depth.js'
+import { parentPort, workerData } from 'node:worker_threads'
+import { nestsDeeperThan, parsedHeapBytes } from './json-depth.js'
+
+export interface JsonThreadData {
+  /** A body whose parse would take more heap than this (parsedHeapBytes) is refused unparsed. */
+  parseBudgetBytes: number
+}
 
 export interface JsonJob {
-  id: number
   bytes: Uint8Array
   /** Deeper nesting is refused before parsing (src/http/json-depth.ts). */
   maxDepth: number
@@ -27,10 +31,7 @@ interface Packed {
   nonFinite: NonFinite | undefined
 }
 
-export type JsonResult =
-  | ({ id: number } & Packed)
-  | { id: number; unpacked: Uint8Array }
-  | { id: number; tooDeep: true }
+export type JsonResult = Packed | { unpacked: Uint8Array } | { tooDeep: true } | { tooBig: true }
 
 /** The packed instances of `v`, or undefined when it is not exactly the request's shape. */
 function pack(v: unknown): Packed | undefined {
@@ -62,8 +63,11 @@ function pack(v: unknown): Packed | undefined {
   return { values, lengths, topK: topK as number | undefined, nonFinite }
 }
 
-parentPort!.on('message', ({ id, bytes, maxDepth }: JsonJob) => {
-  if (nestsDeeperThan(bytes, maxDepth)) return parentPort!.postMessage({ id, tooDeep: true } satisfies JsonResult)
+const { parseBudgetBytes } = workerData as JsonThreadData
+
+parentPort!.on('message', ({ bytes, maxDepth }: JsonJob) => {
+  if (nestsDeeperThan(bytes, maxDepth)) return parentPort!.postMessage({ tooDeep: true } satisfies JsonResult)
+  if (parsedHeapBytes(bytes) > parseBudgetBytes) return parentPort!.postMessage({ tooBig: true } satisfies JsonResult)
   let packed: ReturnType<typeof pack>
   try {
     packed = pack(JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')))
@@ -71,8 +75,8 @@ parentPort!.on('message', ({ id, bytes, maxDepth }: JsonJob) => {
     packed = undefined // malformed: the event loop parses it again for the exact message
   }
   if (packed === undefined) {
-    parentPort!.postMessage({ id, unpacked: bytes } satisfies JsonResult, [bytes.buffer as ArrayBuffer])
+    parentPort!.postMessage({ unpacked: bytes } satisfies JsonResult, [bytes.buffer as ArrayBuffer])
   } else {
-    parentPort!.postMessage({ id, ...packed } satisfies JsonResult, [packed.values.buffer as ArrayBuffer, packed.lengths.buffer as ArrayBuffer])
+    parentPort!.postMessage(packed satisfies JsonResult, [packed.values.buffer as ArrayBuffer, packed.lengths.buffer as ArrayBuffer])
   }
 })

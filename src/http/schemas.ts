@@ -161,8 +161,11 @@ const ERROR_STATUSES = {
   400: 'The body or query is not what the operation expects (shape, instance length, NaN/Infinity, no instances, too many instances, top_k, binary length, malformed JSON).',
   401: 'The server has MHE_API_KEYS and the bearer token is missing or wrong.',
   404: 'No such model or version is served (MHE_MODEL_NOT_FOUND).',
-  413: 'The body is larger than MHE_BODY_LIMIT.',
+  405: 'The path exists, but not for this method (MHE_METHOD_NOT_ALLOWED, e.g. GET /predict); Allow lists the methods it takes.',
+  408: 'The whole request (headers and body) did not arrive within MHE_BODY_TIMEOUT_MS (MHE_REQUEST_TIMEOUT); the connection is closed.',
+  413: 'The body is larger than MHE_BODY_LIMIT (MHE_BODY_TOO_LARGE), or its JSON would take more memory to parse than MHE_BODY_LIMIT allows the parser (MHE_JSON_TOO_BIG).',
   415: 'The Content-Type is not one the operation takes.',
+  431: 'The request headers are larger than the server takes (MHE_HEADERS_TOO_LARGE); the connection is closed.',
   500: 'A server fault; the details are only in the server log.',
   503: 'Not available now (queue full, overloaded, draining, timed out, model not ready): retry after Retry-After seconds, or on another replica.',
 } as const
@@ -170,6 +173,7 @@ type ErrorStatus = keyof typeof ERROR_STATUSES
 
 const RESPONSE_HEADERS: Partial<Record<ErrorStatus, Record<string, { type: string; description: string }>>> = {
   401: { 'WWW-Authenticate': { type: 'string', description: 'the scheme to use: Bearer realm="mhe"' } },
+  405: { Allow: { type: 'string', description: 'the methods the path takes, e.g. POST' } },
   503: { 'Retry-After': { type: 'integer', description: 'seconds to wait before retrying' } },
 }
 

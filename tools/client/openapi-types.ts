@@ -572,7 +572,7 @@ export interface components {
              * @description stable error code (README "Errors" lists what each means)
              * @enum {string}
              */
-            code: "MHE_BAD_REQUEST" | "MHE_BAD_INSTANCE" | "MHE_EMPTY_BATCH" | "MHE_TOO_MANY_INSTANCES" | "MHE_BAD_TOP_K" | "MHE_BAD_BINARY_BODY" | "MHE_MALFORMED_JSON" | "MHE_UNAUTHORIZED" | "MHE_BAD_HTTP" | "MHE_JSON_TOO_DEEP" | "MHE_FORBIDDEN" | "MHE_NOT_FOUND" | "MHE_MODEL_NOT_FOUND" | "MHE_METHOD_NOT_ALLOWED" | "MHE_REQUEST_TIMEOUT" | "MHE_BODY_TOO_LARGE" | "MHE_UNSUPPORTED_MEDIA_TYPE" | "MHE_MODEL_LOAD_FAILED" | "MHE_HEADERS_TOO_LARGE" | "MHE_CLIENT_CLOSED" | "MHE_INTERNAL" | "MHE_QUEUE_FULL" | "MHE_OVERLOADED" | "MHE_SHUTTING_DOWN" | "MHE_TIMEOUT" | "MHE_NOT_READY";
+            code: "MHE_BAD_REQUEST" | "MHE_BAD_INSTANCE" | "MHE_EMPTY_BATCH" | "MHE_TOO_MANY_INSTANCES" | "MHE_BAD_TOP_K" | "MHE_BAD_BINARY_BODY" | "MHE_MALFORMED_JSON" | "MHE_UNAUTHORIZED" | "MHE_BAD_HTTP" | "MHE_JSON_TOO_DEEP" | "MHE_FORBIDDEN" | "MHE_NOT_FOUND" | "MHE_MODEL_NOT_FOUND" | "MHE_METHOD_NOT_ALLOWED" | "MHE_REQUEST_TIMEOUT" | "MHE_BODY_TOO_LARGE" | "MHE_JSON_TOO_BIG" | "MHE_UNSUPPORTED_MEDIA_TYPE" | "MHE_MODEL_LOAD_FAILED" | "MHE_HEADERS_TOO_LARGE" | "MHE_CLIENT_CLOSED" | "MHE_INTERNAL" | "MHE_QUEUE_FULL" | "MHE_OVERLOADED" | "MHE_SHUTTING_DOWN" | "MHE_TIMEOUT" | "MHE_NOT_READY";
             /** @description HTTP status text */
             error: string;
             /** @description what was expected and what arrived */
@@ -752,7 +752,27 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The body is larger than MHE_BODY_LIMIT. */
+            /** @description The path exists, but not for this method (MHE_METHOD_NOT_ALLOWED, e.g. GET /predict); Allow lists the methods it takes. */
+            405: {
+                headers: {
+                    /** @description the methods the path takes, e.g. POST */
+                    Allow?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The whole request (headers and body) did not arrive within MHE_BODY_TIMEOUT_MS (MHE_REQUEST_TIMEOUT); the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than MHE_BODY_LIMIT (MHE_BODY_TOO_LARGE), or its JSON would take more memory to parse than MHE_BODY_LIMIT allows the parser (MHE_JSON_TOO_BIG). */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -763,6 +783,15 @@ export interface operations {
             };
             /** @description The Content-Type is not one the operation takes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request headers are larger than the server takes (MHE_HEADERS_TOO_LARGE); the connection is closed. */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -837,7 +866,27 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The body is larger than MHE_BODY_LIMIT. */
+            /** @description The path exists, but not for this method (MHE_METHOD_NOT_ALLOWED, e.g. GET /predict); Allow lists the methods it takes. */
+            405: {
+                headers: {
+                    /** @description the methods the path takes, e.g. POST */
+                    Allow?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The whole request (headers and body) did not arrive within MHE_BODY_TIMEOUT_MS (MHE_REQUEST_TIMEOUT); the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than MHE_BODY_LIMIT (MHE_BODY_TOO_LARGE), or its JSON would take more memory to parse than MHE_BODY_LIMIT allows the parser (MHE_JSON_TOO_BIG). */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -848,6 +897,15 @@ export interface operations {
             };
             /** @description The Content-Type is not one the operation takes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request headers are larger than the server takes (MHE_HEADERS_TOO_LARGE); the connection is closed. */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -936,7 +994,27 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The body is larger than MHE_BODY_LIMIT. */
+            /** @description The path exists, but not for this method (MHE_METHOD_NOT_ALLOWED, e.g. GET /predict); Allow lists the methods it takes. */
+            405: {
+                headers: {
+                    /** @description the methods the path takes, e.g. POST */
+                    Allow?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The whole request (headers and body) did not arrive within MHE_BODY_TIMEOUT_MS (MHE_REQUEST_TIMEOUT); the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than MHE_BODY_LIMIT (MHE_BODY_TOO_LARGE), or its JSON would take more memory to parse than MHE_BODY_LIMIT allows the parser (MHE_JSON_TOO_BIG). */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -947,6 +1025,15 @@ export interface operations {
             };
             /** @description The Content-Type is not one the operation takes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request headers are larger than the server takes (MHE_HEADERS_TOO_LARGE); the connection is closed. */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1035,7 +1122,27 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The body is larger than MHE_BODY_LIMIT. */
+            /** @description The path exists, but not for this method (MHE_METHOD_NOT_ALLOWED, e.g. GET /predict); Allow lists the methods it takes. */
+            405: {
+                headers: {
+                    /** @description the methods the path takes, e.g. POST */
+                    Allow?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The whole request (headers and body) did not arrive within MHE_BODY_TIMEOUT_MS (MHE_REQUEST_TIMEOUT); the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than MHE_BODY_LIMIT (MHE_BODY_TOO_LARGE), or its JSON would take more memory to parse than MHE_BODY_LIMIT allows the parser (MHE_JSON_TOO_BIG). */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1046,6 +1153,15 @@ export interface operations {
             };
             /** @description The Content-Type is not one the operation takes. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request headers are larger than the server takes (MHE_HEADERS_TOO_LARGE); the connection is closed. */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };

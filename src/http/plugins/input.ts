@@ -7,6 +7,7 @@ import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import { Ajv } from 'ajv'
 import { errors } from '../../errors.js'
+import { JSON_BODY_RSS_FACTOR, jsonThreadHeapBytes } from '../../config.js'
 import { nestsDeeperThan } from '../json-depth.js'
 import { JsonThread } from '../json-thread.js'
 import { isPackedBody } from '../packed-rows.js'
@@ -66,6 +67,7 @@ export default fp(
       if (request.routeOptions.config.packInstances === true && body.length >= OFF_LOOP_BYTES) {
         jsonThread.parse(body, depth).then((r) => {
           if ('tooDeep' in r) return done(errors.jsonTooDeep(depth))
+          if ('tooBig' in r) return done(errors.jsonTooBig(heapMb))
           if ('instances' in r) return done(null, r)
           const { value, error } = parseHere(r.unpacked) // not the request's shape: described as usual
           done(error ?? null, value)
@@ -81,7 +83,9 @@ export default fp(
       const limit = request.routeOptions.bodyLimit ?? app.config.bodyLimit
       readBody(payload, Number(request.headers['content-length']), limit, (err, body) => (err || !body ? done(err) : onJson(request, body, done)))
     })
-    const jsonThread = new JsonThread()
+    const heapBytes = jsonThreadHeapBytes(app.config.bodyLimit)
+    const heapMb = Math.ceil(heapBytes / (1024 * 1024))
+    const jsonThread = new JsonThread(heapBytes, JSON_BODY_RSS_FACTOR * app.config.bodyLimit)
     app.addHook('onClose', async () => jsonThread.close())
   },
   { name: 'mhe-input', decorators: { fastify: ['config'] } },

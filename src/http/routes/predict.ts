@@ -232,13 +232,13 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
     tags: ['predict'],
     security: BEARER,
     body: { content: { 'application/json': { schema: PredictJsonBody } } },
-    response: { 200: jsonResponse('One prediction per instance, in order.', PredictResponse), ...errorResponses(400, 401, 413, 415, 500, 503) },
+    response: { 200: jsonResponse('One prediction per instance, in order.', PredictResponse), ...errorResponses(400, 401, 405, 408, 413, 415, 431, 500, 503) },
   }
   const binarySchema = {
     tags: ['predict'],
     security: BEARER,
     body: { content: { 'application/octet-stream': { schema: BinaryBody } } },
-    response: { 200: jsonResponse('One prediction per instance, in order.', PredictResponse), ...errorResponses(400, 401, 413, 415, 500, 503) },
+    response: { 200: jsonResponse('One prediction per instance, in order.', PredictResponse), ...errorResponses(400, 401, 405, 408, 413, 415, 431, 500, 503) },
   }
 
   app.post<PredictRequest>(

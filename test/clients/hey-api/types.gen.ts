@@ -240,7 +240,7 @@ export type ErrorBody = {
     /**
      * stable error code (README "Errors" lists what each means)
      */
-    code: 'MHE_BAD_REQUEST' | 'MHE_BAD_INSTANCE' | 'MHE_EMPTY_BATCH' | 'MHE_TOO_MANY_INSTANCES' | 'MHE_BAD_TOP_K' | 'MHE_BAD_BINARY_BODY' | 'MHE_MALFORMED_JSON' | 'MHE_UNAUTHORIZED' | 'MHE_BAD_HTTP' | 'MHE_JSON_TOO_DEEP' | 'MHE_FORBIDDEN' | 'MHE_NOT_FOUND' | 'MHE_MODEL_NOT_FOUND' | 'MHE_METHOD_NOT_ALLOWED' | 'MHE_REQUEST_TIMEOUT' | 'MHE_BODY_TOO_LARGE' | 'MHE_UNSUPPORTED_MEDIA_TYPE' | 'MHE_MODEL_LOAD_FAILED' | 'MHE_HEADERS_TOO_LARGE' | 'MHE_CLIENT_CLOSED' | 'MHE_INTERNAL' | 'MHE_QUEUE_FULL' | 'MHE_OVERLOADED' | 'MHE_SHUTTING_DOWN' | 'MHE_TIMEOUT' | 'MHE_NOT_READY';
+    code: 'MHE_BAD_REQUEST' | 'MHE_BAD_INSTANCE' | 'MHE_EMPTY_BATCH' | 'MHE_TOO_MANY_INSTANCES' | 'MHE_BAD_TOP_K' | 'MHE_BAD_BINARY_BODY' | 'MHE_MALFORMED_JSON' | 'MHE_UNAUTHORIZED' | 'MHE_BAD_HTTP' | 'MHE_JSON_TOO_DEEP' | 'MHE_FORBIDDEN' | 'MHE_NOT_FOUND' | 'MHE_MODEL_NOT_FOUND' | 'MHE_METHOD_NOT_ALLOWED' | 'MHE_REQUEST_TIMEOUT' | 'MHE_BODY_TOO_LARGE' | 'MHE_JSON_TOO_BIG' | 'MHE_UNSUPPORTED_MEDIA_TYPE' | 'MHE_MODEL_LOAD_FAILED' | 'MHE_HEADERS_TOO_LARGE' | 'MHE_CLIENT_CLOSED' | 'MHE_INTERNAL' | 'MHE_QUEUE_FULL' | 'MHE_OVERLOADED' | 'MHE_SHUTTING_DOWN' | 'MHE_TIMEOUT' | 'MHE_NOT_READY';
     /**
      * HTTP status text
      */
@@ -509,13 +509,25 @@ export type PredictErrors = {
      */
     401: ErrorBody;
     /**
-     * The body is larger than MHE_BODY_LIMIT.
+     * The path exists, but not for this method (MHE_METHOD_NOT_ALLOWED, e.g. GET /predict); Allow lists the methods it takes.
+     */
+    405: ErrorBody;
+    /**
+     * The whole request (headers and body) did not arrive within MHE_BODY_TIMEOUT_MS (MHE_REQUEST_TIMEOUT); the connection is closed.
+     */
+    408: ErrorBody;
+    /**
+     * The body is larger than MHE_BODY_LIMIT (MHE_BODY_TOO_LARGE), or its JSON would take more memory to parse than MHE_BODY_LIMIT allows the parser (MHE_JSON_TOO_BIG).
      */
     413: ErrorBody;
     /**
      * The Content-Type is not one the operation takes.
      */
     415: ErrorBody;
+    /**
+     * The request headers are larger than the server takes (MHE_HEADERS_TOO_LARGE); the connection is closed.
+     */
+    431: ErrorBody;
     /**
      * A server fault; the details are only in the server log.
      */
@@ -562,13 +574,25 @@ export type PredictBinaryErrors = {
      */
     401: ErrorBody;
     /**
-     * The body is larger than MHE_BODY_LIMIT.
+     * The path exists, but not for this method (MHE_METHOD_NOT_ALLOWED, e.g. GET /predict); Allow lists the methods it takes.
+     */
+    405: ErrorBody;
+    /**
+     * The whole request (headers and body) did not arrive within MHE_BODY_TIMEOUT_MS (MHE_REQUEST_TIMEOUT); the connection is closed.
+     */
+    408: ErrorBody;
+    /**
+     * The body is larger than MHE_BODY_LIMIT (MHE_BODY_TOO_LARGE), or its JSON would take more memory to parse than MHE_BODY_LIMIT allows the parser (MHE_JSON_TOO_BIG).
      */
     413: ErrorBody;
     /**
      * The Content-Type is not one the operation takes.
      */
     415: ErrorBody;
+    /**
+     * The request headers are larger than the server takes (MHE_HEADERS_TOO_LARGE); the connection is closed.
+     */
+    431: ErrorBody;
     /**
      * A server fault; the details are only in the server log.
      */
@@ -625,13 +649,25 @@ export type PredictModelErrors = {
      */
     404: ErrorBody;
     /**
-     * The body is larger than MHE_BODY_LIMIT.
+     * The path exists, but not for this method (MHE_METHOD_NOT_ALLOWED, e.g. GET /predict); Allow lists the methods it takes.
+     */
+    405: ErrorBody;
+    /**
+     * The whole request (headers and body) did not arrive within MHE_BODY_TIMEOUT_MS (MHE_REQUEST_TIMEOUT); the connection is closed.
+     */
+    408: ErrorBody;
+    /**
+     * The body is larger than MHE_BODY_LIMIT (MHE_BODY_TOO_LARGE), or its JSON would take more memory to parse than MHE_BODY_LIMIT allows the parser (MHE_JSON_TOO_BIG).
      */
     413: ErrorBody;
     /**
      * The Content-Type is not one the operation takes.
      */
     415: ErrorBody;
+    /**
+     * The request headers are larger than the server takes (MHE_HEADERS_TOO_LARGE); the connection is closed.
+     */
+    431: ErrorBody;
     /**
      * A server fault; the details are only in the server log.
      */
@@ -691,13 +727,25 @@ export type PredictModelBinaryErrors = {
      */
     404: ErrorBody;
     /**
-     * The body is larger than MHE_BODY_LIMIT.
+     * The path exists, but not for this method (MHE_METHOD_NOT_ALLOWED, e.g. GET /predict); Allow lists the methods it takes.
+     */
+    405: ErrorBody;
+    /**
+     * The whole request (headers and body) did not arrive within MHE_BODY_TIMEOUT_MS (MHE_REQUEST_TIMEOUT); the connection is closed.
+     */
+    408: ErrorBody;
+    /**
+     * The body is larger than MHE_BODY_LIMIT (MHE_BODY_TOO_LARGE), or its JSON would take more memory to parse than MHE_BODY_LIMIT allows the parser (MHE_JSON_TOO_BIG).
      */
     413: ErrorBody;
     /**
      * The Content-Type is not one the operation takes.
      */
     415: ErrorBody;
+    /**
+     * The request headers are larger than the server takes (MHE_HEADERS_TOO_LARGE); the connection is closed.
+     */
+    431: ErrorBody;
     /**
      * A server fault; the details are only in the server log.
      */

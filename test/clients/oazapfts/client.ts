@@ -55,7 +55,7 @@ export type ErrorBody = {
     /** HTTP status of the answer */
     statusCode: number;
     /** stable error code (README "Errors" lists what each means) */
-    code: "MHE_BAD_REQUEST" | "MHE_BAD_INSTANCE" | "MHE_EMPTY_BATCH" | "MHE_TOO_MANY_INSTANCES" | "MHE_BAD_TOP_K" | "MHE_BAD_BINARY_BODY" | "MHE_MALFORMED_JSON" | "MHE_UNAUTHORIZED" | "MHE_BAD_HTTP" | "MHE_JSON_TOO_DEEP" | "MHE_FORBIDDEN" | "MHE_NOT_FOUND" | "MHE_MODEL_NOT_FOUND" | "MHE_METHOD_NOT_ALLOWED" | "MHE_REQUEST_TIMEOUT" | "MHE_BODY_TOO_LARGE" | "MHE_UNSUPPORTED_MEDIA_TYPE" | "MHE_MODEL_LOAD_FAILED" | "MHE_HEADERS_TOO_LARGE" | "MHE_CLIENT_CLOSED" | "MHE_INTERNAL" | "MHE_QUEUE_FULL" | "MHE_OVERLOADED" | "MHE_SHUTTING_DOWN" | "MHE_TIMEOUT" | "MHE_NOT_READY";
+    code: "MHE_BAD_REQUEST" | "MHE_BAD_INSTANCE" | "MHE_EMPTY_BATCH" | "MHE_TOO_MANY_INSTANCES" | "MHE_BAD_TOP_K" | "MHE_BAD_BINARY_BODY" | "MHE_MALFORMED_JSON" | "MHE_UNAUTHORIZED" | "MHE_BAD_HTTP" | "MHE_JSON_TOO_DEEP" | "MHE_FORBIDDEN" | "MHE_NOT_FOUND" | "MHE_MODEL_NOT_FOUND" | "MHE_METHOD_NOT_ALLOWED" | "MHE_REQUEST_TIMEOUT" | "MHE_BODY_TOO_LARGE" | "MHE_JSON_TOO_BIG" | "MHE_UNSUPPORTED_MEDIA_TYPE" | "MHE_MODEL_LOAD_FAILED" | "MHE_HEADERS_TOO_LARGE" | "MHE_CLIENT_CLOSED" | "MHE_INTERNAL" | "MHE_QUEUE_FULL" | "MHE_OVERLOADED" | "MHE_SHUTTING_DOWN" | "MHE_TIMEOUT" | "MHE_NOT_READY";
     /** HTTP status text */
     error: string;
     /** what was expected and what arrived */
@@ -255,10 +255,19 @@ export function predict(predictRequest: PredictRequest, opts?: Oazapfts.RequestO
         status: 401;
         data: ErrorBody;
     } | {
+        status: 405;
+        data: ErrorBody;
+    } | {
+        status: 408;
+        data: ErrorBody;
+    } | {
         status: 413;
         data: ErrorBody;
     } | {
         status: 415;
+        data: ErrorBody;
+    } | {
+        status: 431;
         data: ErrorBody;
     } | {
         status: 500;
@@ -288,10 +297,19 @@ export function predictBinary(body: Blob, { topK }: {
         status: 401;
         data: ErrorBody;
     } | {
+        status: 405;
+        data: ErrorBody;
+    } | {
+        status: 408;
+        data: ErrorBody;
+    } | {
         status: 413;
         data: ErrorBody;
     } | {
         status: 415;
+        data: ErrorBody;
+    } | {
+        status: 431;
         data: ErrorBody;
     } | {
         status: 500;
@@ -327,10 +345,19 @@ export function predictModel(name: string, predictRequest: PredictRequest, { top
         status: 404;
         data: ErrorBody;
     } | {
+        status: 405;
+        data: ErrorBody;
+    } | {
+        status: 408;
+        data: ErrorBody;
+    } | {
         status: 413;
         data: ErrorBody;
     } | {
         status: 415;
+        data: ErrorBody;
+    } | {
+        status: 431;
         data: ErrorBody;
     } | {
         status: 500;
@@ -367,10 +394,19 @@ export function predictModelBinary(name: string, body: Blob, { topK, version }: 
         status: 404;
         data: ErrorBody;
     } | {
+        status: 405;
+        data: ErrorBody;
+    } | {
+        status: 408;
+        data: ErrorBody;
+    } | {
         status: 413;
         data: ErrorBody;
     } | {
         status: 415;
+        data: ErrorBody;
+    } | {
+        status: 431;
         data: ErrorBody;
     } | {
         status: 500;

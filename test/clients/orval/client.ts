@@ -232,6 +232,7 @@ export const ErrorBodyCode = {
   MHE_METHOD_NOT_ALLOWED: 'MHE_METHOD_NOT_ALLOWED',
   MHE_REQUEST_TIMEOUT: 'MHE_REQUEST_TIMEOUT',
   MHE_BODY_TOO_LARGE: 'MHE_BODY_TOO_LARGE',
+  MHE_JSON_TOO_BIG: 'MHE_JSON_TOO_BIG',
   MHE_UNSUPPORTED_MEDIA_TYPE: 'MHE_UNSUPPORTED_MEDIA_TYPE',
   MHE_MODEL_LOAD_FAILED: 'MHE_MODEL_LOAD_FAILED',
   MHE_HEADERS_TOO_LARGE: 'MHE_HEADERS_TOO_LARGE',
@@ -587,6 +588,16 @@ export type predictResponse401 = {
   status: 401
 }
 
+export type predictResponse405 = {
+  data: ErrorBody
+  status: 405
+}
+
+export type predictResponse408 = {
+  data: ErrorBody
+  status: 408
+}
+
 export type predictResponse413 = {
   data: ErrorBody
   status: 413
@@ -595,6 +606,11 @@ export type predictResponse413 = {
 export type predictResponse415 = {
   data: ErrorBody
   status: 415
+}
+
+export type predictResponse431 = {
+  data: ErrorBody
+  status: 431
 }
 
 export type predictResponse500 = {
@@ -610,7 +626,7 @@ export type predictResponse503 = {
 export type predictResponseSuccess = (predictResponse200) & {
   headers: Headers;
 };
-export type predictResponseError = (predictResponse400 | predictResponse401 | predictResponse413 | predictResponse415 | predictResponse500 | predictResponse503) & {
+export type predictResponseError = (predictResponse400 | predictResponse401 | predictResponse405 | predictResponse408 | predictResponse413 | predictResponse415 | predictResponse431 | predictResponse500 | predictResponse503) & {
   headers: Headers;
 };
 
@@ -657,6 +673,16 @@ export type predictBinaryResponse401 = {
   status: 401
 }
 
+export type predictBinaryResponse405 = {
+  data: ErrorBody
+  status: 405
+}
+
+export type predictBinaryResponse408 = {
+  data: ErrorBody
+  status: 408
+}
+
 export type predictBinaryResponse413 = {
   data: ErrorBody
   status: 413
@@ -665,6 +691,11 @@ export type predictBinaryResponse413 = {
 export type predictBinaryResponse415 = {
   data: ErrorBody
   status: 415
+}
+
+export type predictBinaryResponse431 = {
+  data: ErrorBody
+  status: 431
 }
 
 export type predictBinaryResponse500 = {
@@ -680,7 +711,7 @@ export type predictBinaryResponse503 = {
 export type predictBinaryResponseSuccess = (predictBinaryResponse200) & {
   headers: Headers;
 };
-export type predictBinaryResponseError = (predictBinaryResponse400 | predictBinaryResponse401 | predictBinaryResponse413 | predictBinaryResponse415 | predictBinaryResponse500 | predictBinaryResponse503) & {
+export type predictBinaryResponseError = (predictBinaryResponse400 | predictBinaryResponse401 | predictBinaryResponse405 | predictBinaryResponse408 | predictBinaryResponse413 | predictBinaryResponse415 | predictBinaryResponse431 | predictBinaryResponse500 | predictBinaryResponse503) & {
   headers: Headers;
 };
 
@@ -740,6 +771,16 @@ export type predictModelResponse404 = {
   status: 404
 }
 
+export type predictModelResponse405 = {
+  data: ErrorBody
+  status: 405
+}
+
+export type predictModelResponse408 = {
+  data: ErrorBody
+  status: 408
+}
+
 export type predictModelResponse413 = {
   data: ErrorBody
   status: 413
@@ -748,6 +789,11 @@ export type predictModelResponse413 = {
 export type predictModelResponse415 = {
   data: ErrorBody
   status: 415
+}
+
+export type predictModelResponse431 = {
+  data: ErrorBody
+  status: 431
 }
 
 export type predictModelResponse500 = {
@@ -763,7 +809,7 @@ export type predictModelResponse503 = {
 export type predictModelResponseSuccess = (predictModelResponse200) & {
   headers: Headers;
 };
-export type predictModelResponseError = (predictModelResponse400 | predictModelResponse401 | predictModelResponse404 | predictModelResponse413 | predictModelResponse415 | predictModelResponse500 | predictModelResponse503) & {
+export type predictModelResponseError = (predictModelResponse400 | predictModelResponse401 | predictModelResponse404 | predictModelResponse405 | predictModelResponse408 | predictModelResponse413 | predictModelResponse415 | predictModelResponse431 | predictModelResponse500 | predictModelResponse503) & {
   headers: Headers;
 };
 
@@ -825,6 +871,16 @@ export type predictModelBinaryResponse404 = {
   status: 404
 }
 
+export type predictModelBinaryResponse405 = {
+  data: ErrorBody
+  status: 405
+}
+
+export type predictModelBinaryResponse408 = {
+  data: ErrorBody
+  status: 408
+}
+
 export type predictModelBinaryResponse413 = {
   data: ErrorBody
   status: 413
@@ -833,6 +889,11 @@ export type predictModelBinaryResponse413 = {
 export type predictModelBinaryResponse415 = {
   data: ErrorBody
   status: 415
+}
+
+export type predictModelBinaryResponse431 = {
+  data: ErrorBody
+  status: 431
 }
 
 export type predictModelBinaryResponse500 = {
@@ -848,7 +909,7 @@ export type predictModelBinaryResponse503 = {
 export type predictModelBinaryResponseSuccess = (predictModelBinaryResponse200) & {
   headers: Headers;
 };
-export type predictModelBinaryResponseError = (predictModelBinaryResponse400 | predictModelBinaryResponse401 | predictModelBinaryResponse404 | predictModelBinaryResponse413 | predictModelBinaryResponse415 | predictModelBinaryResponse500 | predictModelBinaryResponse503) & {
+export type predictModelBinaryResponseError = (predictModelBinaryResponse400 | predictModelBinaryResponse401 | predictModelBinaryResponse404 | predictModelBinaryResponse405 | predictModelBinaryResponse408 | predictModelBinaryResponse413 | predictModelBinaryResponse415 | predictModelBinaryResponse431 | predictModelBinaryResponse500 | predictModelBinaryResponse503) & {
   headers: Headers;
 };
 
