@@ -43,7 +43,7 @@ function upload(headers: string[], body: Buffer): Upload {
   return u
 }
 
-async function refused(t: Test, u: Upload, status: number, code: string): Promise<void> {
+async function refused(t: Test, u: Upload, status: number, code: string | RegExp): Promise<void> {
   const timer = setTimeout(() => u.socket.destroy(new Error('no close within 30 s')), 30_000)
   await u.closed
   clearTimeout(timer)
@@ -52,7 +52,8 @@ async function refused(t: Test, u: Upload, status: number, code: string): Promis
   t.equal(a?.status, status, `status ${status}`)
   t.equal(a?.headers.connection, 'close', 'Connection: close')
   const body = JSON.parse(a?.body ?? '{}') as { code?: string; message?: string }
-  t.equal(body.code, code, `the whole JSON body (${code})`)
+  if (typeof code === 'string') t.equal(body.code, code, `the whole JSON body (${code})`)
+  else t.match(body.code, code, `the whole JSON body (${String(code)})`)
 }
 
 const body = Buffer.alloc(BODY_LIMIT, ' ')
@@ -65,7 +66,8 @@ t.test('503 queue full: the full answer with Retry-After, then a clean close', a
   holder.write(`POST /predict HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: ${BODY_LIMIT}\r\n\r\n{`)
   await new Promise((r) => setTimeout(r, 300))
   const u = upload([`Authorization: Bearer ${TOKEN}`, `Content-Length: ${BODY_LIMIT}`], body)
-  await refused(t, u, 503, 'MHE_QUEUE_FULL')
+  // MHE_OVERLOADED instead when the event-loop guard is on (a loaded machine): the same refusal before the body.
+  await refused(t, u, 503, /^MHE_(QUEUE_FULL|OVERLOADED)$/)
   const [a] = parseAnswers(Buffer.concat(u.received).toString('latin1'))
   t.match(a?.headers['retry-after'], /^\d+$/, 'Retry-After')
 })
