@@ -16,6 +16,7 @@ t.test('a full queue answers 503 + Retry-After at once; nothing else goes wrong'
   let withoutRetryAfter = 0
   let wrongCode = 0
   let failures = 0
+  const reasons = new Map<string, number>()
   const one = async (i: number) => {
     try {
       const res = await fetch(`${url}/predict`, {
@@ -30,13 +31,16 @@ t.test('a full queue answers 503 + Retry-After at once; nothing else goes wrong'
         if (!res.headers.get('retry-after')) withoutRetryAfter++
         if (json.code !== 'MHE_QUEUE_FULL') wrongCode++
       }
-    } catch {
+    } catch (err) {
       failures++
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause
+      const why = `${(err as Error).name}: ${cause?.code ?? cause?.message ?? (err as Error).message}`
+      reasons.set(why, (reasons.get(why) ?? 0) + 1)
     }
   }
   await Promise.all(Array.from({ length: 400 }, (_, i) => one(i)))
   t.comment(`statuses: ${JSON.stringify(Object.fromEntries(statuses))}`)
-  t.equal(failures, 0, 'no connection reset, no timeout')
+  t.equal(failures, 0, `no connection reset, no timeout (${JSON.stringify(Object.fromEntries(reasons))})`)
   t.same([...statuses.keys()].sort(), [200, 503], 'only 200 and 503 come back, and both do')
   t.equal(withoutRetryAfter, 0, 'every 503 has Retry-After')
   t.equal(wrongCode, 0, 'every 503 says MHE_QUEUE_FULL')
