@@ -3,7 +3,9 @@
 // and sends back packed instances (src/http/json-worker.ts); the event loop does no work per value.
 // Its heap is bounded (jsonThreadHeapBytes: itself and one body of the largest size). A body whose parse would not fit
 // is refused on its bytes (parsedHeapBytes); one that still exhausts the heap kills the thread: that request alone
-// gets 413, and the next body starts a new thread. Bodies wait here, not in the thread's queue, so none is lost with it.
+// gets 413, and the next body starts a new thread. The thread holds the body it parses (transferred) and at most one
+// more, sent as a copy so that it survives the thread: the thread never waits for the event loop to hand it the next
+// body, and no body but the one that killed it is lost with it. The rest wait here.
 
 import { Worker } from 'node:worker_threads'
 import { errors } from '../errors.js'
@@ -21,10 +23,14 @@ interface Job {
   reject: (err: Error) => void
 }
 
+/** Bodies on the thread at once: the one it parses and the next. */
+const ON_THREAD = 2
+
 export class JsonThread {
   private worker: Worker | undefined
   private readonly queue: Job[] = []
-  private current: Job | undefined
+  /** On the thread, in the order it answers them; only the first may have been transferred. */
+  private readonly sent: Job[] = []
   private readonly heapMb: number
 
   /** `heapBytes`: the thread's heap limit; `parseBudgetBytes`: the most a parse may take of it (estimated). */
@@ -43,8 +49,7 @@ export class JsonThread {
     })
     w.unref()
     w.on('message', (r: JsonResult) => {
-      const job = this.current
-      this.current = undefined
+      const job = this.sent.shift()
       if (job) settle(job, r)
       this.next()
     })
@@ -52,8 +57,9 @@ export class JsonThread {
     const fail = (err?: Error & { code?: string }) => {
       if (this.worker !== w) return
       this.worker = undefined
-      const job = this.current
-      this.current = undefined
+      const job = this.sent.shift()
+      // The next body was sent as a copy: it still has its bytes here and goes to the new thread.
+      this.queue.unshift(...this.sent.splice(0))
       if (job) {
         // Out of heap: the body parses to more than the limit allows (the estimate missed it); else a fault of ours.
         if (err?.code === 'ERR_WORKER_OUT_OF_MEMORY') job.reject(errors.jsonTooBig(this.heapMb))
@@ -67,16 +73,17 @@ export class JsonThread {
   }
 
   private next(): void {
-    if (this.current !== undefined) return
-    const job = this.queue.shift()
-    if (!job) return
-    this.current = job
-    const worker = (this.worker ??= this.start())
-    const { body } = job
-    // Transferred, not copied, when the Buffer owns its whole ArrayBuffer (a large body does); the copy otherwise.
-    const owns = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength
-    const bytes = owns ? new Uint8Array(body.buffer, 0, body.byteLength) : new Uint8Array(body)
-    worker.postMessage({ bytes, maxDepth: job.maxDepth } satisfies JsonJob, owns ? [bytes.buffer as ArrayBuffer] : [])
+    while (this.sent.length < ON_THREAD && this.queue.length > 0) {
+      const job = this.queue.shift()!
+      const worker = (this.worker ??= this.start())
+      const { body } = job
+      // The body's own memory when the thread parses it next and the Buffer owns its whole ArrayBuffer (a large body
+      // does), else a copy; either is transferred, not cloned again.
+      const own = this.sent.length === 0 && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength
+      const bytes = own ? new Uint8Array(body.buffer, 0, body.byteLength) : new Uint8Array(body)
+      this.sent.push(job)
+      worker.postMessage({ bytes, maxDepth: job.maxDepth } satisfies JsonJob, [bytes.buffer as ArrayBuffer])
+    }
   }
 
   /** Parses `body` on the thread: packed instances, or the bytes back when the event loop must parse them. */
