@@ -4,8 +4,8 @@
 // Its heap is bounded (jsonThreadHeapBytes: itself and one body of the largest size). A body whose parse would not fit
 // is refused on its bytes (parsedHeapBytes); one that still exhausts the heap kills the thread: that request alone
 // gets 413, and the next body starts a new thread. The thread holds the body it parses (transferred) and at most one
-// more, sent as a copy so that it survives the thread: the thread never waits for the event loop to hand it the next
-// body, and no body but the one that killed it is lost with it. The rest wait here.
+// more of up to 1 MiB, sent as a copy so that it survives the thread: the thread does not wait for the event loop to
+// hand it the next small body, and no body but the one that killed it is lost with it. The rest wait here.
 
 import { Worker } from 'node:worker_threads'
 import { errors } from '../errors.js'
@@ -25,6 +25,8 @@ interface Job {
 
 /** Bodies on the thread at once: the one it parses and the next. */
 const ON_THREAD = 2
+/** The largest body sent ahead as a copy (copying 1 MiB takes well under a millisecond). */
+const AHEAD_MAX_BYTES = 1024 * 1024
 
 export class JsonThread {
   private worker: Worker | undefined
@@ -74,6 +76,9 @@ export class JsonThread {
 
   private next(): void {
     while (this.sent.length < ON_THREAD && this.queue.length > 0) {
+      // A large body waits for the thread instead: its copy would hold the event loop (16 MiB: ~30 ms), and its parse
+      // takes far longer than the hop that hands it over.
+      if (this.sent.length > 0 && this.queue[0]!.body.length > AHEAD_MAX_BYTES) return
       const job = this.queue.shift()!
       const worker = (this.worker ??= this.start())
       const { body } = job
