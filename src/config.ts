@@ -183,14 +183,25 @@ export const JSON_BODY_RSS_FACTOR = 6
 /** The JSON thread (src/http/json-thread.ts) at rest; it parses one large body at a time, at the JSON body cost. */
 export const JSON_THREAD_RSS_BYTES = 32 * 1024 * 1024
 
+/** Bundles with more weights than this run every batch on the engine thread (MHE_INLINE_BATCH keeps no copy). */
+export const INLINE_MAX_WEIGHT_BYTES = 64 * 1024 * 1024
+/** tfjs and its wasm module on the main thread for MHE_INLINE_BATCH, besides the weights (35-64 MB measured). */
+export const INLINE_ENGINE_RSS_BYTES = 64 * 1024 * 1024
+
 /**
  * The most resident memory one server process should need (README "Memory"): the base, twice the model's weights
  * (the bundle's bytes and the backend's copy), every body the in-flight limit lets in at its parsed cost, the JSON
- * thread with the body it parses, and the queue's float32 features.
+ * thread with the body it parses, and the queue's float32 features; with MHE_INLINE_BATCH, tfjs on the main thread
+ * and a third copy of the weights.
  */
-export function memoryBudgetBytes(c: Pick<Config, 'maxInflightBytes' | 'maxQueue' | 'bodyLimit'>, model: { weightBytes: number; featureDim: number }): number {
+export function memoryBudgetBytes(
+  c: Pick<Config, 'maxInflightBytes' | 'maxQueue' | 'bodyLimit' | 'inlineBatch'>,
+  model: { weightBytes: number; featureDim: number },
+): number {
+  const inline = c.inlineBatch > 0 && model.weightBytes <= INLINE_MAX_WEIGHT_BYTES ? INLINE_ENGINE_RSS_BYTES + model.weightBytes : 0
   return (
     BASE_RSS_BYTES +
+    inline +
     2 * model.weightBytes +
     JSON_BODY_RSS_FACTOR * c.maxInflightBytes +
     JSON_THREAD_RSS_BYTES +
