@@ -10,8 +10,11 @@ import { benchBundle, jsonBody } from './lib/bundles.js'
 import { summarise } from './lib/profile-summary.js'
 import { DURATION_S, isMain, round, scenario, type ScenarioResult } from './lib/result.js'
 
+// BENCH_PROFILE_C=1 profiles one request at a time instead.
+const CONNECTIONS = Number(process.env.BENCH_PROFILE_C ?? 64)
+
 export async function run(): Promise<ScenarioResult> {
-  return scenario('profile', 'CPU profile at concurrency 64, one JSON instance: service vs ceiling', async (r) => {
+  return scenario('profile', `CPU profile at concurrency ${CONNECTIONS}, one JSON instance: service vs ceiling`, async (r) => {
     const b = benchBundle(768, [100, 100, 100])
     for (const which of ['ceiling', 'predict'] as const) {
       const dir = join(ROOT, 'bench/profiles', which)
@@ -22,7 +25,7 @@ export async function run(): Promise<ScenarioResult> {
         which === 'ceiling'
           ? await startServer({ argv: ['--import', 'tsx', 'bench/ceiling-server.ts'], nodeFlags })
           : await startServer({ env: { MHE_MODEL: b.dir, MHE_BACKEND: 'wasm', MHE_WORKERS: '1' }, nodeFlags })
-      const res = await load({ url: `${s.url}/predict`, connections: 64, durationS: DURATION_S + 3, body: jsonBody(1, 768), contentType: 'application/json', serverCpuMs: s.cpuMs }, 2)
+      const res = await load({ url: `${s.url}/predict`, connections: CONNECTIONS, durationS: DURATION_S + 3, body: jsonBody(1, 768), contentType: 'application/json', serverCpuMs: s.cpuMs }, 2)
       await s.stop()
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))
       if (!file) throw new Error(`no profile written in ${dir}`)

@@ -290,6 +290,11 @@ export class Engine implements ModelEngine {
     return tf.memory().numTensors
   }
 
+  /** Bytes of the model's weights. */
+  weightBytes(): number {
+    return modelWeights(this.model).reduce((sum, w) => sum + tensorBytes(w), 0)
+  }
+
   dispose(): void {
     if (this.disposed) return
     this.disposed = true

@@ -8,6 +8,7 @@ import type { Manifest } from '../bundle/manifest.js'
 import type { Candidate } from '../mhe/codec.js'
 import type { FloatPool } from './float-pool.js'
 import { EngineThread, type EngineHost } from './thread-host.js'
+import { INLINE_MAX_WEIGHT_BYTES, SplitEngine } from './split-engine.js'
 import type { Log } from '../log.js'
 
 export interface ModelEngine {
@@ -24,6 +25,8 @@ export interface ModelEngine {
   predict(features: Float32Array, n: number, topK: ArrayLike<number>): Promise<Candidate[][]>
   /** Live tfjs tensors (on the engine thread: as of its last answer). */
   numTensors(): number
+  /** Bytes of the model's weights. */
+  weightBytes(): number
   /**
    * Where the feature buffers of finished batches go back to (StartEngineOptions.recycle). Settable after start: the
    * service sizes its batch buffers only once the backend, and with it the batch size, is known (config.ts batchingFor).
@@ -44,14 +47,34 @@ export interface StartEngineOptions {
   recycle?: FloatPool
   /** With thread: the engine thread to load onto (beside the models there); none = a thread of its own. */
   host?: EngineHost
+  /**
+   * With thread: batches of up to this many instances run on this thread instead (split-engine.ts), on the
+   * in-process backends (wasm, cpu) and bundles of up to INLINE_MAX_WEIGHT_BYTES of weights; 0 = none.
+   */
+  inlineBatch?: number
 }
 
 /** Picks the backend, loads the model and warms it up, on a worker thread or on this one. */
 export async function startEngine(opts: StartEngineOptions): Promise<ModelEngine> {
   const { files, backend, log, recycle } = opts
-  if (opts.thread && opts.host) return opts.host.load({ modelDir: files.dir, manifest: files.manifest, recycle })
-  if (opts.thread) return EngineThread.start({ modelDir: files.dir, backend, manifest: files.manifest, log, recycle })
-  // Loaded only here, so a main thread that hands the model to a worker never loads tfjs.
+  if (!opts.thread) return localEngine(files, backend, log, recycle)
+  const thread = opts.host
+    ? await opts.host.load({ modelDir: files.dir, manifest: files.manifest, recycle })
+    : await EngineThread.start({ modelDir: files.dir, backend, manifest: files.manifest, log, recycle })
+  const inlineBatch = opts.inlineBatch ?? 0
+  // Only where the thread runs an in-process backend: a GPU (or native) backend belongs to its thread alone.
+  const inProcess = thread.backend.name === 'wasm' || thread.backend.name === 'cpu'
+  if (inlineBatch <= 0 || !inProcess || thread.weightBytes() > INLINE_MAX_WEIGHT_BYTES) return thread
+  try {
+    return new SplitEngine(thread, await localEngine(files, thread.backend.name === 'wasm' ? 'wasm' : 'cpu', log, recycle), inlineBatch)
+  } catch (err) {
+    await thread.dispose()
+    throw err
+  }
+}
+
+/** The model on this thread, warmed up. Loaded only here, so a main thread that hands every batch to a worker never loads tfjs. */
+async function localEngine(files: BundleFiles, backend: BackendRequest, log: Log, recycle: FloatPool | undefined): Promise<ModelEngine> {
   const [{ selectBackend }, { loadModel }, { Engine }] = await Promise.all([import('./backend.js'), import('./model-load.js'), import('./engine.js')])
   const choice = await selectBackend(backend, log)
   const engine = await Engine.create(await loadModel(files), choice, { recycle })

@@ -31,7 +31,7 @@ export type FromEngine =
   | { type: 'log'; level: 'info' | 'warn'; obj: object; msg: string }
   | { type: 'backend'; backend: BackendChoice }
   | { type: 'failed'; message: string }
-  | { type: 'loaded'; model: number; tensors: number }
+  | { type: 'loaded'; model: number; tensors: number; weightBytes: number }
   | { type: 'load-failed'; model: number; message: string; bundleFile?: string; detail?: string }
   | { type: 'unloaded'; model: number; tensors: number }
   | ({ type: 'result'; id: number; tensors: number; features: Float32Array } & WireResults)
@@ -106,7 +106,7 @@ export class EngineHost {
     if (answer.type === 'load-failed') {
       throw answer.bundleFile !== undefined ? new BundleError(answer.bundleFile, answer.detail ?? answer.message) : new Error(answer.message)
     }
-    const engine = new EngineThread(this, model, opts.manifest, opts.recycle)
+    const engine = new EngineThread(this, model, opts.manifest, opts.recycle, answer.type === 'loaded' ? answer.weightBytes : 0)
     this.models.add(engine)
     return engine
   }
@@ -212,6 +212,7 @@ export class EngineThread implements ModelEngine {
     readonly model: number,
     readonly manifest: Manifest,
     recycle: FloatPool | undefined,
+    private readonly weights: number,
   ) {
     this.recycle = recycle
   }
@@ -254,6 +255,10 @@ export class EngineThread implements ModelEngine {
   /** Live tensors on the engine thread (every model's there), as of its last answer. */
   numTensors(): number {
     return this.host.tensors
+  }
+
+  weightBytes(): number {
+    return this.weights
   }
 
   async dispose(): Promise<void> {

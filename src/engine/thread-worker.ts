@@ -30,7 +30,7 @@ selectBackend(backend, log).then(
         const engine = await Engine.create(await loadModel(await readBundleFiles(modelDir)), choice)
         await engine.warmUp()
         engines.set(model, engine)
-        post({ type: 'loaded', model, tensors: engine.numTensors() })
+        post({ type: 'loaded', model, tensors: engine.numTensors(), weightBytes: engine.weightBytes() })
       } catch (err) {
         const message = messageOf(err)
         post(err instanceof BundleError ? { type: 'load-failed', model, message, bundleFile: err.file, detail: err.detail } : { type: 'load-failed', model, message })

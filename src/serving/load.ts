@@ -52,7 +52,7 @@ export async function loadBundle({ dir, backend, config, log, hooks, host }: Loa
   const labels = await readLabels(files)
   const d = files.manifest.featureDim
   const instanceBuffers = new FloatPool(d, Math.max(16, Math.floor(INSTANCE_POOL_BYTES / (4 * d))))
-  const engine = await startEngine({ files, backend, thread: config.engineThread, log, host })
+  const engine = await startEngine({ files, backend, thread: config.engineThread, inlineBatch: config.inlineBatch, log, host })
   // The batch size depends on the backend (a GPU wants larger batches), known only now.
   const batching = batchingFor(config, engine.backend.gpu)
   const batchBuffers = new FloatPool(batching.maxBatch * d, 2)

@@ -8,6 +8,7 @@ import fc from 'fast-check'
 import { selectBackend } from '../../src/engine/backend.js'
 import { loadBundle } from '../../src/engine/model-load.js'
 import { Engine } from '../../src/engine/engine.js'
+import { SplitEngine } from '../../src/engine/split-engine.js'
 import { EngineThread } from '../../src/engine/thread-host.js'
 import { decodeResults, encodeResults } from '../../src/engine/thread-wire.js'
 import { decompose } from '../../src/mhe/codec.js'
@@ -130,9 +131,9 @@ t.test('a dead engine thread: 503 + Retry-After on /predict, failed on both prob
   const app = await testApp(t, made)
   const row = Array.from({ length: 6 }, () => 0.5)
   t.equal((await app.inject({ method: 'POST', url: '/predict', payload: { instances: [row] } })).statusCode, 200)
-  const thread = app.mhe.engine as EngineThread
-  t.ok(thread instanceof EngineThread, 'the default engine runs on a thread')
-  await (thread as unknown as { worker: Worker }).worker.terminate()
+  const split = app.mhe.engine as SplitEngine
+  t.ok(split instanceof SplitEngine && split.thread instanceof EngineThread, 'the default engine runs on a thread (small batches beside it)')
+  await (split.thread as unknown as { worker: Worker }).worker.terminate()
   const res = await app.inject({ method: 'POST', url: '/predict', payload: { instances: [row] } })
   t.equal(res.statusCode, 503, 'retryable elsewhere, not a 500')
   t.equal(res.json().code, 'MHE_NOT_READY')
@@ -141,6 +142,27 @@ t.test('a dead engine thread: 503 + Retry-After on /predict, failed on both prob
   t.equal(app.mhe.state, 'failed')
   t.equal((await app.inject('/health/live')).statusCode, 503, 'liveness fails: the orchestrator replaces the process')
   t.equal((await app.inject('/health/ready')).statusCode, 503)
+})
+
+t.test('batches of up to MHE_INLINE_BATCH instances run on the event loop, with the same answers as on the thread', async (t) => {
+  const split = await testApp(t, made, { MHE_INLINE_BATCH: '2' })
+  const threadOnly = await testApp(t, made, { MHE_INLINE_BATCH: '0' })
+  t.ok(split.mhe.engine instanceof SplitEngine)
+  t.ok(threadOnly.mhe.engine instanceof EngineThread, 'MHE_INLINE_BATCH=0: no copy of the model on the event loop')
+  // Which engine ran each batch: the thread engine's own predict, counted (it still computes every batch it gets).
+  const { thread } = split.mhe.engine as SplitEngine
+  const onThread: number[] = []
+  const predict = thread.predict.bind(thread)
+  thread.predict = (features, n, topK) => (onThread.push(n), predict(features, n, topK))
+  for (const n of [1, 2, 3]) {
+    const x = randomFeatures(n, 6, 7 + n)
+    const payload = { instances: Array.from({ length: n }, (_, i) => Array.from(x.subarray(i * 6, (i + 1) * 6))), top_k: 3 }
+    const a = await split.inject({ method: 'POST', url: '/predict', payload })
+    const b = await threadOnly.inject({ method: 'POST', url: '/predict', payload })
+    t.equal(a.statusCode, 200)
+    t.same(a.json(), b.json(), `${n} instance(s): the same answer`)
+  }
+  t.same(onThread, [3], 'batches of 1 and 2 ran on the event loop, the batch of 3 on the thread')
 })
 
 t.test('MHE_ENGINE_THREAD=false runs the engine on the event loop with the same answers', async (t) => {
