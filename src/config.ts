@@ -86,7 +86,7 @@ export const OPTIONS = {
   maxDelayMs: { env: 'MHE_MAX_DELAY_MS', flag: 'max-delay-ms', kind: 'int', min: 0, auto: true, default: 'auto', help: 'longest the first queued instance waits for company (ms); 0 = one event-loop turn, so requests already received share the batch; auto = 0 on CPU backends, 1 on GPU backends' },
   maxQueue: { env: 'MHE_MAX_QUEUE', flag: 'max-queue', kind: 'int', min: 1, default: '4096', help: 'most instances waiting; past it, 503 + Retry-After' },
   maxInstances: { env: 'MHE_MAX_INSTANCES', flag: 'max-instances', kind: 'int', min: 1, default: '1024', help: 'most instances in one request' },
-  maxTopK: { env: 'MHE_MAX_TOP_K', flag: 'max-top-k', kind: 'int', min: 1, default: '100', help: 'largest top_k accepted' },
+  maxTopK: { env: 'MHE_MAX_TOP_K', flag: 'max-top-k', kind: 'int', min: 1, default: '300', help: 'largest top_k accepted (the demo re-ranks up to 300 candidates)' },
   requestTimeoutMs: { env: 'MHE_REQUEST_TIMEOUT_MS', flag: 'request-timeout-ms', kind: 'int', min: 1, default: '10000', help: 'deadline of a request inside the server (ms)' },
   bodyLimit: { env: 'MHE_BODY_LIMIT', flag: 'body-limit', kind: 'int', min: 1024, default: String(16 * 1024 * 1024), help: 'largest request body in bytes; past it, 413' },
   bodyTimeoutMs: { env: 'MHE_BODY_TIMEOUT_MS', flag: 'body-timeout-ms', kind: 'int', min: 1, auto: true, default: 'auto', help: 'longest a whole request (headers and body) may take to arrive (ms); past it, 408 and the connection closes; auto = MHE_REQUEST_TIMEOUT_MS + 1000 per MiB of MHE_BODY_LIMIT (a client sending at 1 MiB/s)' },

@@ -64,7 +64,7 @@ t.test('defaults', async (t) => {
     maxDelayMs: 'auto',
     maxQueue: 4096,
     maxInstances: 1024,
-    maxTopK: 100,
+    maxTopK: 300,
     requestTimeoutMs: 10000,
     bodyLimit: 16 * 1024 * 1024,
     bodyTimeoutMs: 10000 + 16000,
