@@ -2,6 +2,10 @@
 // while versions are swapped back to back (each load reads, checks and warms up a version beside the one serving,
 // then the old one is unloaded once its requests are answered), failed requests (must be 0), and the server's RSS
 // with one version, while two are loaded, and after the old one is unloaded.
+//
+// BENCH_SWAP_BEFORE=path/to/main.js (a build of an earlier commit, run from this checkout's node_modules) measures
+// that server the same way in the same run, each phase on it and then on this build, so that before/after rows see
+// the same machine state (the machine's load drifts over a minute far more than phase to phase).
 
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -47,88 +51,135 @@ async function settledRss(server: Running, spec: Parameters<typeof load>[0]): Pr
   return Math.min(...samples)
 }
 
+type Load = Parameters<typeof load>[0]
+type Row = ScenarioResult['rows'][number]
+type Measured = Awaited<ReturnType<typeof load>>
+
+/** One server build under test, with a repository of its own. */
+interface Subject {
+  label: string
+  server: Running
+  repo: string
+  spec: Load
+  addVersion: () => void
+  rss: Record<string, number>
+}
+
+async function subject(label: string, argv: string[] | undefined, bundleDir: string): Promise<Subject> {
+  const repo = mkdtempSync(join(tmpdir(), 'mhe-swap-'))
+  let next = 1
+  // Every version is the same bundle through a link: the same bytes, loaded again as a separate version.
+  const addVersion = () => symlinkSync(bundleDir, join(repo, MODEL, String(next++)))
+  mkdirSync(join(repo, MODEL))
+  addVersion()
+  const server = await startServer({ argv, env: { MHE_MODEL_REPOSITORY: repo, MHE_BACKEND: 'wasm', MHE_ADMIN_KEYS: ADMIN } })
+  const spec: Load = { url: `${server.url}/predict`, connections: 32, durationS: DURATION_S, body: jsonBody(1, 768), contentType: 'application/json', serverCpuMs: server.cpuMs }
+  return { label, server, repo, spec, addVersion, rss: {} }
+}
+
+/** One memory row: settled RSS, live tensors and the event loop's heap, after a phase. */
+async function memory(s: Subject, key: string, phase: string): Promise<Row> {
+  const rssMb = await settledRss(s.server, s.spec)
+  s.rss[key] = rssMb
+  return { phase: `${s.label}RSS MB: ${phase}`, rssMb: round(rssMb, 0), tensors: await tensors(s.server), ...(await mainThreadMb(s.server)) }
+}
+
+const loadRow = (s: Subject, name: string, x: Measured): Row => ({
+  phase: `${s.label}${name}`,
+  reqPerSec: round(x.reqPerSec, 0),
+  p50Ms: round(x.p50Ms),
+  p99Ms: round(x.p99Ms),
+  maxMs: round(x.maxMs),
+  requests: x.requests,
+  failed: x.non2xx + x.errors + x.timeouts,
+})
+
+/** Swaps back to back while the load runs: add a version, load it (the old one is unloaded by the policy). */
+async function swapPhase(r: ScenarioResult, s: Subject, steady: Measured): Promise<void> {
+  const swaps: number[] = []
+  let peakRss = 0
+  let loading = true
+  const sampler = (async () => {
+    while (loading) {
+      peakRss = Math.max(peakRss, s.server.rssMb())
+      await new Promise((res) => setTimeout(res, 20))
+    }
+  })()
+  const during = load({ ...s.spec }, 0)
+  const swapper = (async () => {
+    const until = performance.now() + DURATION_S * 1000 - 500
+    while (performance.now() < until) {
+      s.addVersion()
+      const res = await control(s.server, 'load')
+      if (res.status !== 200) throw new Error(`load answered ${res.status}: ${res.body}`)
+      swaps.push(res.ms)
+    }
+  })()
+  const [swapping] = await Promise.all([during, swapper])
+  loading = false
+  await sampler
+  swaps.sort((a, b) => a - b)
+  const failed = swapping.non2xx + swapping.errors + swapping.timeouts
+  r.rows.push({
+    ...loadRow(s, `${swaps.length} swaps back to back`, swapping),
+    swapMsMean: round(swaps.reduce((a, x) => a + x, 0) / Math.max(1, swaps.length), 0),
+    swapMsMax: round(swaps.at(-1) ?? 0, 0),
+    p99RatioToSteady: round(swapping.p99Ms / Math.max(1, steady.p99Ms)),
+  })
+  r.rows.push({ phase: `${s.label}RSS MB: peak during the swaps`, rssMb: round(peakRss, 0) })
+  r.checks.push({ name: `${s.label}no failed request during swaps`, target: '0', value: String(failed), pass: failed === 0 })
+}
+
 export async function run(): Promise<ScenarioResult> {
   return scenario('swap', 'Hot swap under load (c=32): p99 steady vs during swaps, failed requests, RSS of one, two and again one version of the 10^6-label bundle', async (r) => {
     const b = benchBundle(768, [100, 100, 100])
-    const repo = mkdtempSync(join(tmpdir(), 'mhe-swap-'))
-    let next = 1
-    // Every version is the same bundle through a link: the same bytes, loaded again as a separate version.
-    const addVersion = () => symlinkSync(b.dir, join(repo, MODEL, String(next++)))
-    mkdirSync(join(repo, MODEL))
-    addVersion()
     r.settings = { ...r.settings, bundle: 'd=768, heads 100x100x100, C=10^6', connections: 32, body: 'JSON, 1 instance', backend: 'wasm' }
-    const server = await startServer({ env: { MHE_MODEL_REPOSITORY: repo, MHE_BACKEND: 'wasm', MHE_ADMIN_KEYS: ADMIN } })
+    const before = process.env.BENCH_SWAP_BEFORE
+    const subjects: Subject[] = []
     try {
-      const spec = { url: `${server.url}/predict`, connections: 32, durationS: DURATION_S, body: jsonBody(1, 768), contentType: 'application/json', serverCpuMs: server.cpuMs }
-      // One memory row: settled RSS, live tensors and the event loop's heap, after a phase.
-      const memory = async (phase: string) => {
-        const rssMb = await settledRss(server, spec)
-        return { rss: rssMb, row: { phase: `RSS MB: ${phase}`, rssMb: round(rssMb, 0), tensors: await tensors(server), ...(await mainThreadMb(server)) } }
+      if (before !== undefined && before !== '') {
+        r.settings = { ...r.settings, before }
+        subjects.push(await subject('before: ', [before], b.dir))
       }
-      const steady = await load(spec, 2)
-      const one = await memory('one version')
-
-      // Swaps back to back while the load runs: add a version, load it (the old one is unloaded by the policy).
-      const swaps: { status: number; ms: number }[] = []
-      let peakRss = 0
-      let loading = true
-      const sampler = (async () => {
-        while (loading) {
-          peakRss = Math.max(peakRss, server.rssMb())
-          await new Promise((res) => setTimeout(res, 20))
-        }
-      })()
-      const during = load({ ...spec }, 0)
-      const swapper = (async () => {
-        const until = performance.now() + DURATION_S * 1000 - 500
-        while (performance.now() < until) {
-          addVersion()
-          const res = await control(server, 'load')
-          if (res.status !== 200) throw new Error(`load answered ${res.status}: ${res.body}`)
-          swaps.push(res)
-        }
-      })()
-      const [swapping] = await Promise.all([during, swapper])
-      loading = false
-      await sampler
-      const afterSwaps = await memory('after the swaps (one version)')
-
-      // Two versions at once (policy latest 2), then back to one.
-      writeFileSync(join(repo, MODEL, 'policy.json'), '{"latest": 2}')
-      addVersion()
-      await control(server, 'load')
-      const two = await memory('two versions loaded')
-      writeFileSync(join(repo, MODEL, 'policy.json'), '{"latest": 1}')
-      addVersion()
-      await control(server, 'load')
-      const backToOne = await memory('back to one version')
-
-      const row = (name: string, x: typeof steady) => ({
-        phase: name,
-        reqPerSec: round(x.reqPerSec, 0),
-        p50Ms: round(x.p50Ms),
-        p99Ms: round(x.p99Ms),
-        maxMs: round(x.maxMs),
-        requests: x.requests,
-        failed: x.non2xx + x.errors + x.timeouts,
+      subjects.push(await subject(subjects.length > 0 ? 'after: ' : '', undefined, b.dir))
+      // Each phase on every subject in turn (the idle server meanwhile costs no CPU).
+      const each = async (f: (s: Subject) => Promise<void>) => {
+        for (const s of subjects) await f(s)
+      }
+      const steady = new Map<Subject, Measured>()
+      await each(async (s) => {
+        steady.set(s, await load(s.spec, 2))
+        r.rows.push(loadRow(s, 'steady (one version)', steady.get(s)!))
       })
-      r.rows.push(row('steady (one version)', steady), { ...row(`${swaps.length} swaps back to back`, swapping), swapMsMean: round(swaps.reduce((a, s) => a + s.ms, 0) / Math.max(1, swaps.length), 0) })
-      const { rss: rssOne } = one
-      const { rss: rssTwo } = two
-      const { rss: rssBackToOne } = backToOne
-      r.rows.push(one.row, { phase: 'RSS MB: peak during the swaps', rssMb: round(peakRss, 0) }, afterSwaps.row, two.row, backToOne.row)
-      r.checks.push(
-        { name: 'no failed request during swaps', target: '0', value: String(swapping.non2xx + swapping.errors + swapping.timeouts), pass: swapping.non2xx + swapping.errors + swapping.timeouts === 0 },
-        { name: 'two versions cost well under twice one', target: `< ${round(1.5 * rssOne, 0)} MB (1.5x)`, value: `${round(rssTwo, 0)} MB`, pass: rssTwo < 1.5 * rssOne },
-        { name: 'unloading returns the memory', target: `<= ${round(rssOne * 1.1, 0)} MB (one version + 10%)`, value: `${round(rssBackToOne, 0)} MB`, pass: rssBackToOne <= rssOne * 1.1 },
-      )
-      r.notes.push(
-        `Each swap: a new version folder (a link to the same bundle) and POST /v2/repository/models/${MODEL}/load, which answers once the new version serves and the old one is unloaded; ${swaps.length} swaps in ${DURATION_S} s.`,
-      )
+      await each(async (s) => void r.rows.push(await memory(s, 'one', 'one version')))
+      await each((s) => swapPhase(r, s, steady.get(s)!))
+      await each(async (s) => void r.rows.push(await memory(s, 'afterSwaps', 'after the swaps (one version)')))
+      // Two versions at once (policy latest 2), then back to one.
+      const withPolicy = async (s: Subject, latest: number, key: string, phase: string) => {
+        writeFileSync(join(s.repo, MODEL, 'policy.json'), `{"latest": ${latest}}`)
+        s.addVersion()
+        await control(s.server, 'load')
+        r.rows.push(await memory(s, key, phase))
+      }
+      await each((s) => withPolicy(s, 2, 'two', 'two versions loaded'))
+      await each((s) => withPolicy(s, 1, 'backToOne', 'back to one version'))
+      for (const s of subjects) {
+        const { one, two, afterSwaps, backToOne } = s.rss as Record<'one' | 'two' | 'afterSwaps' | 'backToOne', number>
+        r.checks.push(
+          { name: `${s.label}two versions cost well under twice one`, target: `< ${round(1.5 * one, 0)} MB (1.5x)`, value: `${round(two, 0)} MB`, pass: two < 1.5 * one },
+          { name: `${s.label}unloading returns the memory`, target: `<= ${round(one * 1.1, 0)} MB (one version + 10%)`, value: `${round(backToOne, 0)} MB`, pass: backToOne <= one * 1.1 },
+          { name: `${s.label}the swaps return the memory`, target: `<= ${round(one * 1.1, 0)} MB (one version + 10%)`, value: `${round(afterSwaps, 0)} MB`, pass: afterSwaps <= one * 1.1 },
+        )
+      }
     } finally {
-      await server.stop()
-      rmSync(repo, { recursive: true, force: true })
+      for (const s of subjects) {
+        await s.server.stop()
+        rmSync(s.repo, { recursive: true, force: true })
+      }
     }
+    r.notes.push(
+      `Each swap: a new version folder (a link to the same bundle) and POST /v2/repository/models/${MODEL}/load, which answers once the new version serves and the old one is unloaded.`,
+    )
   })
 }
 

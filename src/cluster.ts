@@ -1,6 +1,6 @@
 // Multi-process mode (MHE_WORKERS != 1): the primary forks N workers with node:cluster; each listens on the same
-// port and loads the model. The primary relays SIGTERM/SIGINT, restarts a worker that dies after it was ready, and
-// exits once all drained.
+// port and loads the model. The primary relays SIGTERM/SIGINT and the repository's control requests
+// (src/cluster-control.ts), restarts a worker that dies after it was ready, and exits once all drained.
 
 import cluster, { type Worker } from 'node:cluster'
 import { readFileSync } from 'node:fs'
@@ -9,6 +9,7 @@ import type { Server } from 'node:http'
 import { pino } from 'pino'
 import type { Config } from './config.js'
 import { shutdownBudgetMs } from './http/drain.js'
+import { relayControl } from './cluster-control.js'
 
 /** Message the primary sends a worker to drain and exit (IPC, so a worker never counts it as a second signal). */
 const STOP = 'mhe:stop'
@@ -62,6 +63,8 @@ export function runPrimary(config: Config, n: number): void {
   const fork = (): void => {
     const w = cluster.fork()
     started.set(w, Date.now())
+    // A control request to one worker (the repository's load, unload, index) runs on every worker that listens.
+    relayControl(w, () => listening)
     w.on('listening', () => {
       listening.add(w)
       // Asked to stop before it listened: it can drain only now that it is up.

@@ -86,7 +86,7 @@ export const OPTIONS = {
   maxDelayMs: { env: 'MHE_MAX_DELAY_MS', flag: 'max-delay-ms', kind: 'int', min: 0, auto: true, default: 'auto', help: 'longest the first queued instance waits for company (ms); 0 = one event-loop turn, so requests already received share the batch; auto = 0 on CPU backends, 1 on GPU backends' },
   maxQueue: { env: 'MHE_MAX_QUEUE', flag: 'max-queue', kind: 'int', min: 1, default: '4096', help: 'most instances waiting; past it, 503 + Retry-After' },
   maxInstances: { env: 'MHE_MAX_INSTANCES', flag: 'max-instances', kind: 'int', min: 1, default: '1024', help: 'most instances in one request' },
-  maxTopK: { env: 'MHE_MAX_TOP_K', flag: 'max-top-k', kind: 'int', min: 1, default: '100', help: 'largest top_k accepted' },
+  maxTopK: { env: 'MHE_MAX_TOP_K', flag: 'max-top-k', kind: 'int', min: 1, default: '300', help: 'largest top_k accepted (the demo re-ranks up to 300 candidates)' },
   requestTimeoutMs: { env: 'MHE_REQUEST_TIMEOUT_MS', flag: 'request-timeout-ms', kind: 'int', min: 1, default: '10000', help: 'deadline of a request inside the server (ms)' },
   bodyLimit: { env: 'MHE_BODY_LIMIT', flag: 'body-limit', kind: 'int', min: 1024, default: String(16 * 1024 * 1024), help: 'largest request body in bytes; past it, 413' },
   bodyTimeoutMs: { env: 'MHE_BODY_TIMEOUT_MS', flag: 'body-timeout-ms', kind: 'int', min: 1, auto: true, default: 'auto', help: 'longest a whole request (headers and body) may take to arrive (ms); past it, 408 and the connection closes; auto = MHE_REQUEST_TIMEOUT_MS + 1000 per MiB of MHE_BODY_LIMIT (a client sending at 1 MiB/s)' },
@@ -186,14 +186,25 @@ export const JSON_THREAD_RSS_BYTES = 32 * 1024 * 1024
 /** The JSON thread's heap limit (its resourceLimits): itself at rest and one body of the largest size parsed. */
 export const jsonThreadHeapBytes = (bodyLimit: number): number => JSON_THREAD_RSS_BYTES + JSON_BODY_RSS_FACTOR * bodyLimit
 
+/** Bundles with more weights than this run every batch on the engine thread (MHE_INLINE_BATCH keeps no copy). */
+export const INLINE_MAX_WEIGHT_BYTES = 64 * 1024 * 1024
+/** tfjs and its wasm module on the main thread for MHE_INLINE_BATCH, besides the weights (35-64 MB measured). */
+export const INLINE_ENGINE_RSS_BYTES = 64 * 1024 * 1024
+
 /**
  * The most resident memory one server process should need (README "Memory"): the base, twice the model's weights
  * (the bundle's bytes and the backend's copy), every body the in-flight limit lets in at its parsed cost, the JSON
- * thread with the body it parses, and the queue's float32 features.
+ * thread with the body it parses, and the queue's float32 features; with MHE_INLINE_BATCH, tfjs on the main thread
+ * and a third copy of the weights.
  */
-export function memoryBudgetBytes(c: Pick<Config, 'maxInflightBytes' | 'maxQueue' | 'bodyLimit'>, model: { weightBytes: number; featureDim: number }): number {
+export function memoryBudgetBytes(
+  c: Pick<Config, 'maxInflightBytes' | 'maxQueue' | 'bodyLimit' | 'inlineBatch'>,
+  model: { weightBytes: number; featureDim: number },
+): number {
+  const inline = c.inlineBatch > 0 && model.weightBytes <= INLINE_MAX_WEIGHT_BYTES ? INLINE_ENGINE_RSS_BYTES + model.weightBytes : 0
   return (
     BASE_RSS_BYTES +
+    inline +
     2 * model.weightBytes +
     JSON_BODY_RSS_FACTOR * c.maxInflightBytes +
     jsonThreadHeapBytes(c.bodyLimit) +

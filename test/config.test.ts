@@ -1,7 +1,7 @@
 // src/config.ts without a process: every setting from its variable and its flag, the defaults, and each message
 // a bad value gets.
 import t from 'tap'
-import { BASE_RSS_BYTES, ConfigError, JSON_BODY_RSS_FACTOR, JSON_THREAD_RSS_BYTES, OPTIONS, loadConfig, memoryBudgetBytes, socketTimeouts, type Config } from '../src/config.js'
+import { BASE_RSS_BYTES, ConfigError, INLINE_ENGINE_RSS_BYTES, JSON_BODY_RSS_FACTOR, JSON_THREAD_RSS_BYTES, OPTIONS, loadConfig, memoryBudgetBytes, socketTimeouts, type Config } from '../src/config.js'
 
 type Key = keyof Config
 
@@ -64,7 +64,7 @@ t.test('defaults', async (t) => {
     maxDelayMs: 'auto',
     maxQueue: 4096,
     maxInstances: 1024,
-    maxTopK: 100,
+    maxTopK: 300,
     requestTimeoutMs: 10000,
     bodyLimit: 16 * 1024 * 1024,
     bodyTimeoutMs: 10000 + 16000,
@@ -168,7 +168,8 @@ t.test('derived limits: the time a request may take to arrive, bytes in flight, 
   t.strictSame(socketTimeouts({ requestTimeoutMs: 2000, bodyTimeoutMs: 6000 }), { headersMs: 2000, requestMs: 6000, idleMs: 8000 })
   t.strictSame(socketTimeouts({ requestTimeoutMs: 2000, bodyTimeoutMs: 500 }).headersMs, 500, 'headers never get longer than the whole request')
   const budget = memoryBudgetBytes(c, { weightBytes: 10, featureDim: 8 })
-  t.equal(budget, BASE_RSS_BYTES + 20 + JSON_BODY_RSS_FACTOR * 16 * 1024 * 1024 + JSON_THREAD_RSS_BYTES + JSON_BODY_RSS_FACTOR * 4 * 1024 * 1024 + 4096 * 8 * 4)
+  t.equal(budget - memoryBudgetBytes({ ...c, inlineBatch: 0 }, { weightBytes: 10, featureDim: 8 }), INLINE_ENGINE_RSS_BYTES + 10, 'MHE_INLINE_BATCH: tfjs and the weights once more')
+  t.equal(memoryBudgetBytes({ ...c, inlineBatch: 0 }, { weightBytes: 10, featureDim: 8 }), BASE_RSS_BYTES + 20 + JSON_BODY_RSS_FACTOR * 16 * 1024 * 1024 + JSON_THREAD_RSS_BYTES + JSON_BODY_RSS_FACTOR * 4 * 1024 * 1024 + 4096 * 8 * 4)
 })
 
 t.test('bad command lines', async (t) => {

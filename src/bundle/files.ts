@@ -22,9 +22,15 @@ export function inside(bundleDir: string, base: string, rel: string, file: strin
 }
 
 export async function readRequired(file: string, missing: string): Promise<Buffer> {
+  return readOr(file, missing, (f) => readFile(f))
+}
+
+/** `read(file)`, with fs errors turned into BundleErrors naming the file (`missing` when it does not exist). */
+async function readOr<T>(file: string, missing: string, read: (file: string) => Promise<T>): Promise<T> {
   try {
-    return await readFile(file)
+    return await read(file)
   } catch (err) {
+    if (err instanceof BundleError) throw err
     if (isErrno(err, 'ENOENT')) throw new BundleError(file, missing)
     if (isErrno(err, 'EISDIR')) throw new BundleError(file, 'is a folder, expected a file')
     throw new BundleError(file, `cannot be read: ${firstLine(err)}`)
@@ -70,13 +76,11 @@ export async function readBundleFiles(dir: string): Promise<BundleFiles> {
   return { dir: bundleDir, manifest, modelFile, labelsFile }
 }
 
-/** The bundle's label names, checked against the manifest's numLabels. */
+/** The bundle's label names, checked against the manifest's numLabels (read and indexed a chunk at a time). */
 export async function readLabels({ manifest, labelsFile }: BundleFiles): Promise<LabelStore> {
-  const labels = LabelStore.fromBuffer(
-    await readRequired(labelsFile, `missing label file (named by ${MANIFEST_FILE} "labels")`),
-    labelsFile,
-  )
+  const labels = await readOr(labelsFile, `missing label file (named by ${MANIFEST_FILE} "labels")`, (f) => LabelStore.read(f, manifest.numLabels))
   if (labels.size !== manifest.numLabels) {
+    labels.release()
     throw new BundleError(labelsFile, `has ${labels.size} labels (lines), ${MANIFEST_FILE} "numLabels" is ${manifest.numLabels}`)
   }
   return labels

@@ -1,24 +1,79 @@
 // Label store: labels.txt (one UTF-8 name per line, line i = label id i) -> id -> name.
-// Compact for millions of names: the raw bytes stay in one buffer, names are decoded on lookup.
+// Compact for millions of names: the raw bytes stay in one buffer with one offsets array, names are decoded on
+// lookup. LabelStore.read indexes the file chunk by chunk as it arrives, so a server that loads a new version while
+// it serves never blocks its event loop for the whole file; release() hands both buffers back at once instead of at
+// the next major GC.
 
+import { isUtf8 } from 'node:buffer'
+import { open } from 'node:fs/promises'
+import { MessageChannel } from 'node:worker_threads'
 import { BundleError } from '../errors.js'
 
 const LF = 0x0a
 const CR = 0x0d
+/** Bytes read and indexed per step of LabelStore.read (about a millisecond of indexing between event-loop turns). */
+const READ_CHUNK = 1 << 20
+
+/** Line starts, found chunk by chunk: starts[0] = 0, starts[i] = the byte after the i-th LF. */
+class LineIndex {
+  starts: Uint32Array
+  lines = 0
+
+  constructor(expectedLines: number) {
+    this.starts = new Uint32Array(Math.max(16, expectedLines + 1))
+  }
+
+  /** Indexes the line breaks in bytes[from, to). A byte loop: 10^6 indexOf calls cost several times more. */
+  scan(bytes: Uint8Array, from: number, to: number): void {
+    let starts = this.starts
+    let n = this.lines
+    for (let p = from; p < to; p++) {
+      if (bytes[p] !== LF) continue
+      if (n + 2 > starts.length) {
+        const grown = new Uint32Array(starts.length * 2)
+        grown.set(starts)
+        this.starts = starts = grown
+      }
+      starts[++n] = p + 1
+    }
+    this.lines = n
+  }
+
+  /** The offsets of a store of `length` bytes, trimmed to size (a final line without a line break counts). */
+  finish(bytes: Uint8Array): { starts: Uint32Array; size: number } {
+    const unterminated = bytes.length > 0 && bytes[bytes.length - 1] !== LF
+    const size = this.lines + (unterminated ? 1 : 0)
+    const starts = this.starts.length === size + 1 ? this.starts : this.starts.slice(0, size + 1)
+    starts[size] = bytes.length + (unterminated ? 1 : 0)
+    return { starts, size }
+  }
+}
+
+/** Frees an ArrayBuffer's memory now: transferred into a channel that is closed, its backing store goes with it. */
+function freeNow(buffer: ArrayBuffer): void {
+  const { port1, port2 } = new MessageChannel()
+  port1.postMessage(null, [buffer])
+  port1.close()
+  port2.close()
+}
 
 export class LabelStore {
   /** Number of labels (lines). */
   readonly size: number
   readonly file: string
-  private readonly bytes: Buffer
+  private bytes: Buffer
   /** starts[i] = byte offset of line i; starts[size] = end of the last line + its line break. */
-  private readonly starts: Uint32Array
+  private starts: Uint32Array
+  /** Whether `bytes` and `starts` are this store's own buffers (read), so that release() may free them. */
+  private readonly owned: boolean
+  private released = false
 
-  private constructor(bytes: Buffer, starts: Uint32Array, size: number, file: string) {
+  private constructor(bytes: Buffer, starts: Uint32Array, size: number, file: string, owned: boolean) {
     this.bytes = bytes
     this.starts = starts
     this.size = size
     this.file = file
+    this.owned = owned
   }
 
   /**
@@ -26,20 +81,46 @@ export class LabelStore {
    * leading UTF-8 BOM are tolerated. Throws BundleError naming `file` if the bytes are not valid UTF-8.
    */
   static fromBuffer(buf: Uint8Array, file: string): LabelStore {
-    let bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength)
-    if (bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3)
-    if (bytes.length >= 2 ** 32) throw new BundleError(file, `is ${bytes.length} bytes, the label store holds at most 4 GiB`)
-    LabelStore.checkUtf8(bytes, file)
+    const bytes = LabelStore.checked(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength), file)
+    const index = new LineIndex(0)
+    index.scan(bytes, 0, bytes.length)
+    const { starts, size } = index.finish(bytes)
+    return new LabelStore(bytes, starts, size, file, false)
+  }
 
-    let lines = 0
-    for (let p = bytes.indexOf(LF); p !== -1; p = bytes.indexOf(LF, p + 1)) lines++
-    const unterminated = bytes.length > 0 && bytes[bytes.length - 1] !== LF
-    const size = lines + (unterminated ? 1 : 0)
-    const starts = new Uint32Array(size + 1)
-    let i = 0
-    for (let p = bytes.indexOf(LF); p !== -1; p = bytes.indexOf(LF, p + 1)) starts[++i] = p + 1
-    starts[size] = bytes.length + (unterminated ? 1 : 0)
-    return new LabelStore(bytes, starts, size, file)
+  /**
+   * Reads and indexes `file` a chunk at a time (the event loop runs between chunks). `expectedLines` sizes the
+   * offsets array up front (the manifest's numLabels). Errors as fromBuffer; a file that cannot be read rejects with
+   * the fs error (its `code` set).
+   */
+  static async read(file: string, expectedLines = 0): Promise<LabelStore> {
+    const fh = await open(file, 'r')
+    try {
+      const { size: length } = await fh.stat()
+      if (length >= 2 ** 32) throw new BundleError(file, `is ${length} bytes, the label store holds at most 4 GiB`)
+      const bytes = Buffer.allocUnsafeSlow(length) // its own ArrayBuffer (never the shared pool): release() frees it
+      const index = new LineIndex(expectedLines)
+      let at = 0
+      while (at < length) {
+        const { bytesRead } = await fh.read(bytes, at, Math.min(READ_CHUNK, length - at), at)
+        if (bytesRead === 0) break // shrank while read: what is there is indexed, and the line count says the rest
+        index.scan(bytes, at, at + bytesRead)
+        at += bytesRead
+      }
+      const read = bytes.subarray(0, at)
+      const body = LabelStore.checked(read, file)
+      if (body !== read) {
+        // A BOM: index again without it (rare; a BOM is three bytes, so every offset moves).
+        const again = new LineIndex(expectedLines)
+        again.scan(body, 0, body.length)
+        const { starts, size } = again.finish(body)
+        return new LabelStore(body, starts, size, file, true)
+      }
+      const { starts, size } = index.finish(body)
+      return new LabelStore(body, starts, size, file, true)
+    } finally {
+      await fh.close()
+    }
   }
 
   /** Name of label `id`; RangeError if `id` is not an integer in [0, size). */
@@ -47,6 +128,7 @@ export class LabelStore {
     if (!Number.isInteger(id) || id < 0 || id >= this.size) {
       throw new RangeError(`label id ${id} is out of range: ${this.file} has ${this.size} labels (0..${this.size - 1})`)
     }
+    if (this.released) throw new Error(`the labels of ${this.file} were released (the version was unloaded)`)
     const start = this.starts[id]!
     let end = this.starts[id + 1]! - 1 // drop the LF (or the virtual one after an unterminated last line)
     if (end > start && this.bytes[end - 1] === CR) end--
@@ -55,35 +137,44 @@ export class LabelStore {
 
   /** Bytes held (names + offsets), for metrics and the memory test. */
   get byteSize(): number {
-    return this.bytes.byteLength + this.starts.byteLength
+    return this.released ? 0 : this.bytes.byteLength + this.starts.byteLength
   }
 
-  private static checkUtf8(bytes: Buffer, file: string): void {
-    // Decode in chunks so a 100 MB file never becomes one 100 MB string.
-    const decoder = new TextDecoder('utf-8', { fatal: true })
-    const CHUNK = 1 << 20
-    try {
-      for (let p = 0; p < bytes.length; p += CHUNK) {
-        decoder.decode(bytes.subarray(p, Math.min(p + CHUNK, bytes.length)), { stream: p + CHUNK < bytes.length })
-      }
-    } catch {
-      // Find the first bad line for the message.
-      const strict = new TextDecoder('utf-8', { fatal: true })
-      let line = 0
-      let start = 0
-      for (;;) {
-        const lf = bytes.indexOf(LF, start)
-        const end = lf === -1 ? bytes.length : lf
-        try {
-          strict.decode(bytes.subarray(start, end))
-        } catch {
-          throw new BundleError(file, `is not valid UTF-8 (line ${line + 1}, label id ${line})`)
-        }
-        if (lf === -1) break
-        start = lf + 1
-        line++
-      }
-      throw new BundleError(file, 'is not valid UTF-8')
+  /**
+   * Frees the names and offsets now, when this store read them itself (read()); name() throws afterwards. A store
+   * over a caller's buffer (fromBuffer) only forgets it. Call once nothing looks names up any more (unload).
+   */
+  release(): void {
+    if (this.released) return
+    this.released = true
+    const { bytes, starts } = this
+    this.bytes = Buffer.alloc(0)
+    this.starts = new Uint32Array(0)
+    if (!this.owned) return
+    freeNow(bytes.buffer as ArrayBuffer)
+    freeNow(starts.buffer as ArrayBuffer)
+  }
+
+  /** `bytes` without a leading BOM, checked: at most 4 GiB of valid UTF-8. */
+  private static checked(bytes: Buffer, file: string): Buffer {
+    if (bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3)
+    if (bytes.length >= 2 ** 32) throw new BundleError(file, `is ${bytes.length} bytes, the label store holds at most 4 GiB`)
+    if (!isUtf8(bytes)) LabelStore.badUtf8(bytes, file)
+    return bytes
+  }
+
+  /** Names the first line that is not valid UTF-8 (only once the whole buffer failed the fast check). */
+  private static badUtf8(bytes: Buffer, file: string): never {
+    let line = 0
+    let start = 0
+    for (;;) {
+      const lf = bytes.indexOf(LF, start)
+      const end = lf === -1 ? bytes.length : lf
+      if (!isUtf8(bytes.subarray(start, end))) throw new BundleError(file, `is not valid UTF-8 (line ${line + 1}, label id ${line})`)
+      if (lf === -1) break
+      start = lf + 1
+      line++
     }
+    throw new BundleError(file, 'is not valid UTF-8')
   }
 }

@@ -2,13 +2,13 @@
 // function that starts either. The service sees only this.
 
 import type { BackendChoice } from './backend.js'
-import type { BackendRequest } from '../config.js'
+import { INLINE_MAX_WEIGHT_BYTES, type BackendRequest } from '../config.js'
 import type { BundleFiles } from '../bundle/files.js'
 import type { Manifest } from '../bundle/manifest.js'
 import type { Candidate } from '../mhe/codec.js'
 import type { FloatPool } from './float-pool.js'
 import { EngineThread, type EngineHost } from './thread-host.js'
-import { INLINE_MAX_WEIGHT_BYTES, SplitEngine } from './split-engine.js'
+import { SplitEngine } from './split-engine.js'
 import type { Log } from '../log.js'
 
 export interface ModelEngine {

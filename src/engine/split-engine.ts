@@ -6,12 +6,10 @@
 // bundles up to INLINE_MAX_WEIGHT_BYTES) and tfjs on the main thread.
 
 import type { BackendChoice } from './backend.js'
+export { INLINE_MAX_WEIGHT_BYTES } from '../config.js'
 import type { Candidate } from '../mhe/codec.js'
 import type { FloatPool } from './float-pool.js'
 import type { ModelEngine } from './model-engine.js'
-
-/** Bundles with more weights than this keep every batch on the engine thread: the copy would cost too much memory. */
-export const INLINE_MAX_WEIGHT_BYTES = 64 * 1024 * 1024
 
 export class SplitEngine implements ModelEngine {
   constructor(

@@ -74,9 +74,13 @@ export async function loadBundle({ dir, backend, config, log, hooks, host }: Loa
   return { engine, labels, batcher, backend: engine.backend, batching, instanceBuffers, manifest: files.manifest }
 }
 
-/** Stops taking work, answers everything queued or running, then frees the engine (its thread, its tensors). */
+/**
+ * Stops taking work, answers everything queued or running, then frees the engine (its thread, its tensors) and the
+ * labels. Call once no request holds the version (ServedVersion.idle): answers look names up until they are sent.
+ */
 export async function unloadBundle(loaded: Loaded): Promise<void> {
   loaded.batcher.close()
   await loaded.batcher.drain()
   await loaded.engine.dispose()
+  loaded.labels.release()
 }

@@ -313,6 +313,7 @@ export class ModelSet {
         await m.queue.catch(() => undefined)
         await Promise.all([...m.versions.values()].map(async (v) => {
           v.state = 'unloading'
+          await v.idle() // answers look label names up until they are sent
           await unloadBundle(v.loaded)
         }))
       }),

@@ -1,5 +1,8 @@
-// LabelStore: line parsing (LF, CRLF, BOM, final newline), UTF-8, range errors, and memory for a million names.
+// LabelStore: line parsing (LF, CRLF, BOM, final newline), UTF-8, range errors, and memory for a million names;
+// reading a file a chunk at a time gives the same store, and release() frees its buffers at once.
 import t from 'tap'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import v8 from 'node:v8'
 import vm from 'node:vm'
 import { LabelStore } from '../../src/bundle/labels.js'
@@ -69,4 +72,52 @@ t.test('a million names stay compact and look up at both ends', async (t) => {
   t.throws(() => ls.name(N), RangeError)
   t.ok(ls.byteSize < 24 * 2 ** 20, `store holds ${(ls.byteSize / 2 ** 20).toFixed(1)} MB`)
   t.ok(growth < 40 * 2 ** 20, `heap + external grew ${(growth / 2 ** 20).toFixed(1)} MB for ${N} names`)
+})
+
+t.test('read() indexes a file a chunk at a time to the same store as fromBuffer', async (t) => {
+  const dir = t.testdir()
+  // Over 2 MiB, multi-byte names across the 1 MiB chunk boundaries, CRLF and an unterminated last line.
+  const list = Array.from({ length: 120_000 }, (_, i) => (i % 3 === 0 ? `日本語-${i}` : i % 3 === 1 ? `café ${i}` : `label-${i}`))
+  const text = list.join('\r\n')
+  const file = join(dir, 'labels.txt')
+  await writeFile(file, text)
+  for (const expected of [0, 10, list.length, 2 * list.length]) {
+    const ls = await LabelStore.read(file, expected)
+    t.equal(ls.size, list.length, `expectedLines ${expected}`)
+    t.strictSame(names(ls), list)
+  }
+  await writeFile(file, '\ufeffx\ny\n')
+  t.strictSame(names(await LabelStore.read(file)), ['x', 'y'], 'a BOM is dropped')
+  await writeFile(file, '')
+  t.equal((await LabelStore.read(file)).size, 0)
+  await writeFile(file, Buffer.concat([Buffer.from('ok\n'), Buffer.from([0x66, 0xff, 0x0a])]))
+  await t.rejects(LabelStore.read(file), /labels\.txt: is not valid UTF-8 \(line 2, label id 1\)/)
+  await t.rejects(LabelStore.read(join(dir, 'missing.txt')), { code: 'ENOENT' })
+})
+
+t.test('release() frees what read() holds at once (no GC needed); a store over a caller\'s buffer leaves it alone', async (t) => {
+  const file = join(t.testdir(), 'labels.txt')
+  const N = 200_000
+  await writeFile(file, Array.from({ length: N }, (_, i) => `label-${i}`).join('\n') + '\n')
+  const ls = await LabelStore.read(file, N)
+  const held = (ls as unknown as { bytes: Buffer }).bytes
+  const size = ls.byteSize
+  const before = process.memoryUsage().arrayBuffers
+  t.equal(ls.name(N - 1), `label-${N - 1}`)
+  ls.release()
+  t.equal(held.byteLength, 0, 'the names buffer is detached, though still referenced here')
+  t.equal(ls.byteSize, 0)
+  t.equal(ls.size, N, 'the count stays (metadata)')
+  t.throws(() => ls.name(0), /were released/)
+  t.throws(() => ls.name(N), RangeError)
+  ls.release()
+  // The backing stores go once the channel they were moved into is closed: a turn or two of the event loop.
+  while (process.memoryUsage().arrayBuffers > before - size * 0.9) await new Promise((r) => setTimeout(r, 5))
+  t.pass(`arrayBuffers fell by at least ${(size / 2 ** 20).toFixed(1)} MB`)
+
+  const mine = Buffer.from('a\nb\n')
+  const over = LabelStore.fromBuffer(mine, 'labels.txt')
+  over.release()
+  t.equal(mine.toString(), 'a\nb\n', "the caller's buffer is intact")
+  t.throws(() => over.name(0), /were released/)
 })

@@ -125,5 +125,6 @@ t.test('fitRerank: writes the prior and settings into a trained bundle, keeping 
   t.same(prior, frequencyPrior(labels), 'one prior a label, in label order')
   t.ok((fit.tuning.top1 as { clean: number }).clean >= 0.99, 'clean words stay right')
   t.ok(fit.settings.threshold >= 0 && fit.settings.threshold <= 1 && fit.settings.temperature > 0, `threshold ${fit.settings.threshold} in [0, 1]`)
-  t.match(lines.join('\n'), /re-rank fit: model x[\d.]+, prior x[\d.]+, edit cost x[\d.]+/)
+  t.ok([100, 200, 300].includes(fit.settings.candidates), `${fit.settings.candidates} candidates, one of the counts tried`)
+  t.match(lines.join('\n'), /re-rank fit: (100|200|300) candidates, model x[\d.]+, prior x[\d.]+, edit cost x[\d.]+/)
 })

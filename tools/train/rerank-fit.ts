@@ -14,7 +14,12 @@ import { mulberry32, randInt, typo } from './typos.js'
 import { loadWords } from './words.js'
 
 export const PRIOR_FILE = 'prior.txt'
-const CANDIDATES = 100
+/**
+ * How many of the model's candidates the demo re-ranks: the fit tries each and keeps the smallest whose tuning
+ * objective is within 0.1 point of the best (more candidates find more right words the model ranks low, at the
+ * cost of a longer answer). The server's default MHE_MAX_TOP_K (300) admits the largest.
+ */
+const CANDIDATE_CHOICES = [100, 200, 300]
 const PRIOR_WEIGHTS = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1, 1.25, 1.5]
 const EDIT_WEIGHTS = [0, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8]
 const MODEL_WEIGHTS = [0.05, 0.1, 0.15, 0.25, 0.5, 1]
@@ -83,9 +88,9 @@ export async function fitRerank(dir: string, log: (s: string) => void = () => {}
   await writeFile(join(dir, PRIOR_FILE), prior.map(String).join('\n') + '\n')
   const priorOf = new Map(model.labels.map((l, i) => [l, prior[i]!]))
   const pairs = tuningPairs(model.labels)
-  const cands = await model.candidates(pairs.map((p) => p.typed), CANDIDATES)
+  const cands = await model.candidates(pairs.map((p) => p.typed), Math.max(...CANDIDATE_CHOICES))
   model.dispose()
-  const cases: TuneCase[] = pairs.map((p, i) => {
+  const full: TuneCase[] = pairs.map((p, i) => {
     const cs = cands[i]!
     return {
       set: p.set,
@@ -95,24 +100,33 @@ export async function fitRerank(dir: string, log: (s: string) => void = () => {}
       target: cs.findIndex((c) => c.label === p.intended),
     }
   })
-  const bySet = (set: TuneCase['set']) => cases.filter((c) => c.set === set)
-  const sets = { typo: bySet('typo'), real: bySet('real'), clean: bySet('clean'), nonsense: bySet('nonsense') }
+  /** The cases as the first k candidates see them. */
+  const firstK = (k: number): TuneCase[] =>
+    full.map((c) => ({ ...c, logModel: c.logModel.subarray(0, k), prior: c.prior.subarray(0, k), cost: c.cost.subarray(0, k), target: c.target < k ? c.target : -1 }))
   const acc = (cs: TuneCase[], wm: number, wp: number, we: number) => cs.filter((c) => c.target >= 0 && top1(c, wm, wp, we) === c.target).length / Math.max(1, cs.length)
-  let best = { wm: 1, wp: 0, we: 0, objective: -1, typo: 0, real: 0, clean: 0 }
-  for (const wm of MODEL_WEIGHTS) {
-    for (const wp of PRIOR_WEIGHTS) {
-      for (const we of EDIT_WEIGHTS) {
-        const clean = acc(sets.clean, wm, wp, we)
-        if (clean < 0.99) continue
-        const typo = acc(sets.typo, wm, wp, we)
-        const real = acc(sets.real, wm, wp, we)
-        // Real misspellings are what users type; generated ones keep the fit from chasing a short list.
-        const objective = 0.5 * typo + 0.5 * real
-        if (objective > best.objective) best = { wm, wp, we, objective, typo, real, clean }
+  let best = { k: 0, wm: 1, wp: 0, we: 0, objective: -1, typo: 0, real: 0, clean: 0 }
+  for (const k of CANDIDATE_CHOICES) {
+    const cases = firstK(k)
+    const bySet = (set: TuneCase['set']) => cases.filter((c) => c.set === set)
+    const sets = { typo: bySet('typo'), real: bySet('real'), clean: bySet('clean') }
+    for (const wm of MODEL_WEIGHTS) {
+      for (const wp of PRIOR_WEIGHTS) {
+        for (const we of EDIT_WEIGHTS) {
+          const clean = acc(sets.clean, wm, wp, we)
+          if (clean < 0.99) continue
+          const typo = acc(sets.typo, wm, wp, we)
+          const real = acc(sets.real, wm, wp, we)
+          // Real misspellings are what users type; generated ones keep the fit from chasing a short list.
+          const objective = 0.5 * typo + 0.5 * real
+          if (objective > best.objective + (k > best.k && best.k > 0 ? 0.001 : 0)) best = { k, wm, wp, we, objective, typo, real, clean }
+        }
       }
     }
   }
-  log(`re-rank fit: model x${best.wm}, prior x${best.wp}, edit cost x${best.we}: tuning top-1 generated ${(100 * best.typo).toFixed(1)}%, ` +
+  const cases = firstK(best.k)
+  const bySet = (set: TuneCase['set']) => cases.filter((c) => c.set === set)
+  const sets = { typo: bySet('typo'), real: bySet('real'), clean: bySet('clean'), nonsense: bySet('nonsense') }
+  log(`re-rank fit: ${best.k} candidates, model x${best.wm}, prior x${best.wp}, edit cost x${best.we}: tuning top-1 generated ${(100 * best.typo).toFixed(1)}%, ` +
     `hand-written ${(100 * best.real).toFixed(1)}%, clean ${(100 * best.clean).toFixed(1)}% (n ${sets.typo.length}/${sets.real.length}/${sets.clean.length})`)
   // Temperature and "none of these" score: those that make the softmax over the re-ranked scores best predict
   // the right answer (least NLL), where the right answer of nonsense, or of a word the model did not offer, is none.
@@ -158,7 +172,7 @@ export async function fitRerank(dir: string, log: (s: string) => void = () => {}
   })
   threshold = Math.floor(threshold * 100) / 100
   const settings: RerankSettings = {
-    candidates: CANDIDATES,
+    candidates: best.k,
     prior: PRIOR_FILE,
     modelWeight: best.wm,
     priorWeight: best.wp,

@@ -2,15 +2,18 @@
 // They change what the server serves, so they take a token of MHE_ADMIN_KEYS (not MHE_API_KEYS) and exist only when
 // it is set. Load and unload answer once done: 200 after the load succeeded and the versions it replaces are
 // unloaded, 422 with the reason (the file and the mismatch) when a version failed to load (what served before still
-// serves). Errors are the protocol's `{"error": "..."}`.
+// serves). Errors are the protocol's `{"error": "..."}`. With several worker processes (MHE_WORKERS > 1) each request
+// runs on every worker and answers once all have (src/http/repository-control.ts).
 
+import cluster from 'node:cluster'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type, type Static } from 'typebox'
-import { errors } from '../../errors.js'
+import { Type } from 'typebox'
+import { errors, ServiceError } from '../../errors.js'
 import { ADMIN_BEARER } from '../openapi.js'
 import { jsonResponse, ModelParams } from '../schemas.js'
 import { V2Error } from '../v2-schemas.js'
-import type { ModelStatus } from '../../serving/models.js'
+import { askAllWorkers, runRelayedActions } from '../../cluster-control.js'
+import { combineOutcomes, runControl, type ControlAction, type ControlOutcome, type IndexEntry as Entry, type LoadAnswer as Answer } from '../repository-control.js'
 
 const IndexRequest = Type.Object(
   { ready: Type.Optional(Type.Boolean({ description: 'true: only the model versions ready for inference (default false)' })) },
@@ -41,17 +44,24 @@ const errorsOf = (statuses: Record<number, string>) =>
 
 const UNAUTHORIZED = 'The bearer token is missing or not one of MHE_ADMIN_KEYS.'
 
-/** One index entry per known version; a model with none is one UNAVAILABLE entry. */
-function indexEntries(m: ModelStatus): Static<typeof IndexEntry>[] {
-  if (m.versions.length === 0) return [{ name: m.name, state: 'UNAVAILABLE', reason: m.unloaded ? 'unloaded' : 'not loaded' }]
-  return m.versions.map((v) => {
-    const state = v.state === 'ready' ? 'READY' : v.state === 'loading' ? 'LOADING' : v.state === 'unloading' ? 'UNLOADING' : 'UNAVAILABLE'
-    return { name: m.name, version: String(v.version), state, reason: v.reason ?? '' }
-  })
-}
-
 const repositoryRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { models } = app.mhe
+  const local = (action: ControlAction): Promise<ControlOutcome> => runControl(models, action, app.log)
+  // In a cluster worker: every worker runs what any one is asked (the primary relays it).
+  if (cluster.isWorker) {
+    runRelayedActions((action: ControlAction) =>
+      local(action).catch((err: unknown): ControlOutcome => {
+        app.log.error({ err }, 'repository control request failed')
+        const e = errors.internal()
+        return { ok: false, code: e.code, message: e.message }
+      }),
+    )
+  }
+  const perform = async <T extends Entry[] | Answer>(action: ControlAction): Promise<T> => {
+    const outcome = cluster.isWorker ? combineOutcomes(action, await askAllWorkers<ControlAction, ControlOutcome>(action)) : await local(action)
+    if (!outcome.ok) throw new ServiceError(outcome.code, outcome.message)
+    return outcome.body as T
+  }
 
   // Errors keep their status and headers; the body is the protocol's `{"error": "..."}`.
   app.addHook('preSerialization', async (_request, reply, payload) => {
@@ -90,10 +100,7 @@ const repositoryRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: jsonResponse('The models and versions.', Type.Array(IndexEntry)), ...errorsOf({ 400: 'The body is not the index request.', 401: UNAUTHORIZED }) },
       },
     },
-    async (request) => {
-      const entries = (await models.index()).flatMap(indexEntries)
-      return request.body?.ready === true ? entries.filter((e) => e.state === 'READY') : entries
-    },
+    (request) => perform<Entry[]>({ op: 'index', ready: request.body?.ready === true }),
   )
 
   app.post(
@@ -116,19 +123,7 @@ const repositoryRoutes: FastifyPluginAsyncTypebox = async (app) => {
         },
       },
     },
-    async (request) => {
-      const { name } = request.params
-      if (!(await models.index()).some((m) => m.name === name)) throw errors.modelNotFound(`no model "${name}" in the repository`)
-      const report = await models.load(name)
-      const serving = models.status().find((m) => m.name === name)?.serving
-      request.log.info({ model: name, ...report, serving }, 'repository load')
-      if (report.failed.length > 0) {
-        const why = report.failed.map((f) => (f.version > 0 ? `version ${f.version}: ${f.reason}` : f.reason)).join('; ')
-        const still = serving === undefined ? 'nothing of this model is served' : `version ${serving} still serves`
-        throw errors.loadFailed(`model "${name}" failed to load (${why}); ${still}`)
-      }
-      return { name, loaded: report.loaded.map(String), unloaded: report.unloaded.map(String), serving: serving === undefined ? undefined : String(serving) }
-    },
+    (request) => perform<Answer>({ op: 'load', name: request.params.name }),
   )
 
   app.post(
@@ -148,12 +143,7 @@ const repositoryRoutes: FastifyPluginAsyncTypebox = async (app) => {
         },
       },
     },
-    async (request) => {
-      const { name } = request.params
-      const unloaded = await models.unload(name)
-      request.log.info({ model: name, unloaded }, 'repository unload')
-      return { name, loaded: [], unloaded: unloaded.map(String) }
-    },
+    (request) => perform<Answer>({ op: 'unload', name: request.params.name }),
   )
 }
 
