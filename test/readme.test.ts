@@ -7,6 +7,13 @@ import { childEnv } from './helpers/process.js'
 const readme = readFileSync('README.md', 'utf8')
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }
 
+t.test('no merge conflict markers left in the documentation', async (t) => {
+  for (const file of ['README.md', 'bench/README.md', 'models/demo/README.md']) {
+    const marker = /^(<{7}|={7}|>{7})( |$)/m.exec(readFileSync(file, 'utf8'))
+    t.notOk(marker, `${file}: ${marker ? `conflict marker "${marker[0]}"` : 'clean'}`)
+  }
+})
+
 t.test('the two commands', async (t) => {
   t.match(readme, 'npm ci && npm start')
   t.match(readme, 'npm test')
