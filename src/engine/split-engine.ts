@@ -1,8 +1,8 @@
-// Small batches on the event loop, the rest on the engine thread. A batch of one instance costs ~45 µs of
-// arithmetic on wasm (10^6-label bench bundle), while the round trip to the engine thread costs two thread wake-ups (a sleeping thread on a
-// sleeping core: 100-200 µs on the 2-core VM of bench/README.md), so one request alone is answered faster here. Large
-// batches keep the engine thread, where they compute while the event loop reads the next requests. The batcher runs
-// one batch at a time, so a small batch never waits for a large one. Costs a second copy of the weights (only for
+// Small batches on the event loop, the rest on the engine thread. A batch of one instance costs ~45 µs on wasm
+// (10^6-label bench bundle), while the round trip to the engine thread costs two thread wake-ups (a sleeping thread on
+// a sleeping core: 100-200 µs on the 2-core VM of bench/README.md), so one request alone is answered faster here.
+// Large batches keep the engine thread, where they compute while the event loop reads the next requests. The batcher
+// runs one batch at a time, so a small batch never waits for a large one. Costs a second copy of the weights (only for
 // bundles up to config.ts INLINE_MAX_WEIGHT_BYTES) and tfjs on the main thread.
 
 import type { BackendChoice } from './backend.js'
