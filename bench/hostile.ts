@@ -3,11 +3,12 @@
 // `--root` pointed at a copy of main gives the "before"):
 //   bomb: 3 concurrent 16 MiB bodies of `[` on /predict;
 //   max:  50 concurrent max-size JSON requests, 1,024 instances x 4,096 single-digit values (10.5 MB each).
-// Meanwhile a second client asks /health/live every 100 ms with a 1 s timeout (a Kubernetes probe's default). Reports
+// Meanwhile a second process asks /health/live every 100 ms with a 1 s timeout (a Kubernetes probe's default). Reports
 // per scenario: the server's own event-loop delay (mhe_nodejs_eventloop_lag_max_seconds, prom-client's
 // monitorEventLoopDelay, reset at each scrape: scraped before and after), liveness latency (max, p99) and probes
 // over 1 s, peak RSS (VmHWM), and the answers by status. Writes bench/results/hostile-<label>.json.
 
+import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -66,6 +67,33 @@ interface Scenario {
   concurrency: number
 }
 
+/** Asks `url` every 100 ms with a 1 s timeout (a Kubernetes probe's default) from a child process, until stop(). */
+function startProber(url: string): { stop: () => Promise<{ probes: number[]; failed: number }> } {
+  const script = `
+    const probes = []; let failed = 0; let on = true
+    process.on('SIGTERM', () => { on = false })
+    ;(async () => {
+      while (on) {
+        const t0 = performance.now()
+        try { const r = await fetch(process.argv[1], { signal: AbortSignal.timeout(1000) }); await r.text(); probes.push(performance.now() - t0) }
+        catch { failed++; probes.push(1000) }
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      process.stdout.write(JSON.stringify({ probes, failed }))
+    })()`
+  const child = spawn(process.execPath, ['-e', script, url], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  const exited = new Promise((r) => child.once('exit', r))
+  return {
+    stop: async () => {
+      child.kill('SIGTERM')
+      await exited
+      return JSON.parse(out) as { probes: number[]; failed: number }
+    },
+  }
+}
+
 async function run(s: Scenario) {
   const nodeFlags = args['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', args['cpu-prof']]
   const server = await startServer({ argv: [...TS_NODE_FLAGS, join(args.root, 'src/main.ts')], env: { MHE_MODEL: bundle.dir, MHE_BACKEND: 'wasm' }, nodeFlags })
@@ -73,23 +101,8 @@ async function run(s: Scenario) {
   try {
     const restRssMb = vmRssMb(pid)
     await loopLagMs(server.url) // resets the lag histogram
-    const probes: number[] = []
-    let failed = 0
-    let probing = true
-    const prober = (async () => {
-      while (probing) {
-        const t0 = performance.now()
-        try {
-          const res = await fetch(`${server.url}/health/live`, { signal: AbortSignal.timeout(1000) })
-          await res.text()
-          probes.push(performance.now() - t0)
-        } catch {
-          failed++
-          probes.push(1000)
-        }
-        await new Promise((r) => setTimeout(r, 100))
-      }
-    })()
+    // The prober is a process of its own: in this one it would wait behind the uploads of the 500 MB it sends.
+    const prober = startProber(`${server.url}/health/live`)
     const statuses: Record<string, number> = {}
     const t0 = performance.now()
     await Promise.all(
@@ -107,8 +120,7 @@ async function run(s: Scenario) {
     )
     const wallMs = performance.now() - t0
     await new Promise((r) => setTimeout(r, 300))
-    probing = false
-    await prober
+    const { probes, failed } = await prober.stop()
     const sorted = [...probes].sort((a, b) => a - b)
     return {
       scenario: s.name,
