@@ -2,7 +2,7 @@
 // hundreds of ms, during which no probe and no other request is answered. One worker thread parses them one at a time
 // and sends back packed instances (src/http/json-worker.ts); the event loop does no work per value.
 // Its heap is bounded (jsonThreadHeapBytes: itself and one body of the largest size). A body whose parse would not fit
-// is refused on its bytes (parsedHeapBytes); one that still exhausts the heap kills the thread: that request alone
+// is refused on its bytes (scanJson); one that still exhausts the heap kills the thread: that request alone
 // gets 413, and the next body starts a new thread. The thread holds the body it parses (transferred) and at most one
 // more of up to 1 MiB, sent as a copy so that it survives the thread: the thread does not wait for the event loop to
 // hand it the next small body, and no body but the one that killed it is lost with it. The rest wait here.

@@ -5,10 +5,10 @@
 // exactly as it does small bodies.
 
 import { parentPort, workerData } from 'node:worker_threads'
-import { nestsDeeperThan, parsedHeapBytes } from './json-depth.js'
+import { scanJson } from './json-depth.js'
 
 export interface JsonThreadData {
-  /** A body whose parse would take more heap than this (parsedHeapBytes) is refused unparsed. */
+  /** A body whose parse would take more heap than this (scanJson) is refused unparsed. */
   parseBudgetBytes: number
 }
 
@@ -66,8 +66,10 @@ function pack(v: unknown): Packed | undefined {
 const { parseBudgetBytes } = workerData as JsonThreadData
 
 parentPort!.on('message', ({ bytes, maxDepth }: JsonJob) => {
-  if (nestsDeeperThan(bytes, maxDepth)) return parentPort!.postMessage({ tooDeep: true } satisfies JsonResult)
-  if (parsedHeapBytes(bytes) > parseBudgetBytes) return parentPort!.postMessage({ tooBig: true } satisfies JsonResult)
+  // Depth and heap estimate in one pass over the bytes (two passes cost about as much as the parse itself).
+  const scan = scanJson(bytes, maxDepth)
+  if ('tooDeep' in scan) return parentPort!.postMessage(scan satisfies JsonResult)
+  if (scan.heapBytes > parseBudgetBytes) return parentPort!.postMessage({ tooBig: true } satisfies JsonResult)
   let packed: ReturnType<typeof pack>
   try {
     packed = pack(JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')))
