@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startServer, type Running } from './lib/server.js'
 import { benchBundle, jsonBody } from './lib/bundles.js'
-import { load } from './lib/load.js'
+import { load, quantile, timedLoad } from './lib/load.js'
 import { DURATION_S, isMain, round, scenario, type ScenarioResult } from './lib/result.js'
 
 const ADMIN = 'bench-admin'
@@ -130,6 +130,62 @@ async function swapPhase(r: ScenarioResult, s: Subject, steady: Measured): Promi
   r.checks.push({ name: `${s.label}no failed request during swaps`, target: '0', value: String(failed), pass: failed === 0 })
 }
 
+/** Answers that arrive this long after a swap's load call returned still count as during it (queued behind it). */
+const AFTER_SWAP_MS = 50
+
+/**
+ * A swap a second under the same load, every answer timed: the answers that arrive while a swap runs (from its load
+ * call until AFTER_SWAP_MS after it answered) against the others of the same run, so that both sides see the same
+ * machine state. This is the spike one swap causes; back-to-back swaps measure the cost of swapping all the time.
+ */
+async function spacedSwapPhase(r: ScenarioResult, s: Subject): Promise<void> {
+  const windows: [number, number][] = []
+  const spec = { ...s.spec, url: s.spec.url as string, durationS: 2 * DURATION_S }
+  const start = performance.now()
+  const during = timedLoad(spec)
+  const swapper = (async () => {
+    for (let at = 1000; at < spec.durationS * 1000 - 1000; at += 1000) {
+      await new Promise((res) => setTimeout(res, Math.max(0, start + at - performance.now())))
+      s.addVersion()
+      const t0 = performance.now()
+      const res = await control(s.server, 'load')
+      if (res.status !== 200) throw new Error(`load answered ${res.status}: ${res.body}`)
+      windows.push([t0, performance.now() + AFTER_SWAP_MS])
+    }
+  })()
+  const [{ answers, errors }] = await Promise.all([during, swapper])
+  if (process.env.SWAP_BINS) {
+    const bins = new Map<number, number[]>()
+    for (const a of answers) for (const [w0] of windows) { const d = a.at - w0; if (d >= -40 && d < 250) { const k = Math.floor(d / 20) * 20; bins.set(k, [...(bins.get(k) ?? []), a.ms]) } }
+    for (const [k, xs] of [...bins].sort((x, y) => x[0] - y[0])) console.error(`bin ${k}: n=${xs.length} p50=${quantile(xs, 0.5)} p99=${quantile(xs, 0.99)} max=${Math.max(...xs)}`)
+  }
+  const inSwap = (at: number) => windows.some(([a, b]) => at >= a && at <= b)
+  const sides = { outside: [] as number[], inside: [] as number[] }
+  let failed = errors
+  for (const a of answers) {
+    if (a.status < 200 || a.status > 299) failed++
+    ;(inSwap(a.at) ? sides.inside : sides.outside).push(a.ms)
+  }
+  const row = (name: string, xs: number[], extra: Row = {}): Row => ({
+    phase: `${s.label}${name}`,
+    p50Ms: round(quantile(xs, 0.5)),
+    p99Ms: round(quantile(xs, 0.99)),
+    maxMs: round(Math.max(...xs)),
+    requests: xs.length,
+    ...extra,
+  })
+  const p99Out = quantile(sides.outside, 0.99)
+  r.rows.push(
+    row('a swap a second: answers between swaps', sides.outside),
+    row(`a swap a second: answers during the ${windows.length} swaps`, sides.inside, {
+      failed,
+      swapMsMean: round(windows.reduce((a, [x, y]) => a + y - x - AFTER_SWAP_MS, 0) / Math.max(1, windows.length), 0),
+      p99RatioToSteady: round(quantile(sides.inside, 0.99) / Math.max(1, p99Out)),
+    }),
+  )
+  r.checks.push({ name: `${s.label}no failed request during spaced swaps`, target: '0', value: String(failed), pass: failed === 0 })
+}
+
 export async function run(): Promise<ScenarioResult> {
   return scenario('swap', 'Hot swap under load (c=32): p99 steady vs during swaps, failed requests, RSS of one, two and again one version of the 10^6-label bundle', async (r) => {
     const b = benchBundle(768, [100, 100, 100])
@@ -152,6 +208,7 @@ export async function run(): Promise<ScenarioResult> {
         r.rows.push(loadRow(s, 'steady (one version)', steady.get(s)!))
       })
       await each(async (s) => void r.rows.push(await memory(s, 'one', 'one version')))
+      await each((s) => spacedSwapPhase(r, s))
       await each((s) => swapPhase(r, s, steady.get(s)!))
       await each(async (s) => void r.rows.push(await memory(s, 'afterSwaps', 'after the swaps (one version)')))
       // Two versions at once (policy latest 2), then back to one.

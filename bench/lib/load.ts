@@ -101,3 +101,29 @@ export async function load(spec: LoadSpec, warmUpS = 1): Promise<LoadResult> {
     loadgenCores: (own.user + own.system) / 1000 / wallMs,
   }
 }
+
+/** One answer of a timed run: when it arrived (performance.now() of this process), its latency and status. */
+export interface Answer {
+  at: number
+  ms: number
+  status: number
+}
+
+/** One autocannon run (no warm-up) that keeps every answer's arrival time and latency, for windows within the run. */
+export function timedLoad(spec: LoadSpec & { url: string }): Promise<{ answers: Answer[]; errors: number }> {
+  const answers: Answer[] = []
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      { url: spec.url, method: 'POST', connections: spec.connections, pipelining: 1, timeout: 30, duration: spec.durationS, headers: { 'content-type': spec.contentType }, body: spec.body },
+      (err, res) => (err ? reject(err) : resolve({ answers, errors: res.errors + res.timeouts })),
+    )
+    instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => answers.push({ at: performance.now(), ms, status }))
+  })
+}
+
+/** The q-quantile (0..1) of `xs` (sorted here), NaN when empty. */
+export function quantile(xs: number[], q: number): number {
+  if (xs.length === 0) return NaN
+  const sorted = [...xs].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+}

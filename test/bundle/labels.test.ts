@@ -37,6 +37,22 @@ t.test('works on a view into a larger buffer', async (t) => {
   t.strictSame(names(store(big.subarray(4, 8))), ['a', 'b'])
 })
 
+t.test('line breaks are found at every alignment and spacing (the scan reads four bytes at a time)', async (t) => {
+  let seed = 7
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n)
+  for (let round = 0; round < 40; round++) {
+    // Names of 0 to 9 bytes, so that line breaks fall anywhere in a word, several in one, or none in many.
+    const list = Array.from({ length: 1 + rnd(60) }, () => 'abcdefghi'.slice(0, rnd(10)))
+    list.push('z') // a last empty name would read as a final line break
+    const text = Buffer.from(list.join('\n'))
+    for (let offset = 0; offset < 4; offset++) {
+      const room = Buffer.alloc(text.length + 8)
+      text.copy(room, offset)
+      t.strictSame(names(store(room.subarray(offset, offset + text.length))), list, `round ${round}, offset ${offset}`)
+    }
+  }
+})
+
 t.test('out-of-range or non-integer ids throw RangeError', async (t) => {
   const ls = store('a\nb\n')
   for (const id of [-1, 2, 1.5, Number.NaN, Infinity]) t.throws(() => ls.name(id), RangeError, `id ${id}`)
