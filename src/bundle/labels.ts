@@ -23,8 +23,11 @@ const READ_CHUNK = 1 << 20
  * free; only the pages written are resident, so the rounding up costs address space, not memory.
  */
 const ALWAYS_MAPPED = 32 * 2 ** 20 + 4096
-/** Stores from this size on are rounded up to ALWAYS_MAPPED (smaller ones cannot leave much behind). */
-const LARGE_STORE = 2 ** 20
+/**
+ * Stores from this size on are rounded up to ALWAYS_MAPPED; a smaller one leaves at most a few MB behind, and many
+ * models with small label files would otherwise reserve 32 MiB of address space each.
+ */
+const LARGE_STORE = 4 * 2 ** 20
 
 /**
  * One buffer for a store of `length` bytes and `lines` offsets (offsets first, 4-byte aligned): the names and the

@@ -113,7 +113,7 @@ t.test('read() indexes a file a chunk at a time to the same store as fromBuffer'
 
 t.test('release() frees what read() holds at once (no GC needed); a store over a caller\'s buffer leaves it alone', async (t) => {
   const file = join(t.testdir(), 'labels.txt')
-  const N = 200_000
+  const N = 400_000 // over 4 MiB: a store that labels.ts rounds up to a mapping of its own
   await writeFile(file, Array.from({ length: N }, (_, i) => `label-${i}`).join('\n') + '\n')
   const ls = await LabelStore.read(file, N)
   const held = (ls as unknown as { bytes: Buffer }).bytes
