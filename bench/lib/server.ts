@@ -92,7 +92,8 @@ export async function startServer(opts: StartOptions = {}): Promise<Running> {
   const fd = openSync(logFile, 'w')
   const child = spawn(process.execPath, [...(opts.nodeFlags ?? []), ...argv], {
     cwd: ROOT,
-    env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...opts.env, PORT: String(port) },
+    // MALLOC_MMAP_THRESHOLD_ as `npm start` and the image set it (README, Model repository: Memory).
+    env: { MALLOC_MMAP_THRESHOLD_: '131072', ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...opts.env, PORT: String(port) },
     stdio: ['ignore', fd, fd],
   })
   closeSync(fd)

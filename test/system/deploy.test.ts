@@ -251,7 +251,7 @@ t.test('Dockerfile stages: build, slim CPU runtime (the default), GPU target', a
   for (const name of ['runtime', 'gpu', 'webgpu']) {
     const s = byName.get(name)!
     const env = envOf(s)
-    t.match(env, { HOST: '0.0.0.0', PORT: '8080', MHE_MODEL: '/models/demo', NODE_ENV: 'production' }, `${name}: env`)
+    t.match(env, { HOST: '0.0.0.0', PORT: '8080', MHE_MODEL: '/models/demo', NODE_ENV: 'production', MALLOC_MMAP_THRESHOLD_: '131072' }, `${name}: env`)
     const user = of(s, 'USER').map(args).at(-1) ?? 'root'
     t.notOk(/^(root|0)(:|$)/.test(user), `${name}: runs as a non-root user (${user})`)
     t.match(user, /^\d+(:\d+)?$/, `${name}: numeric user, so Kubernetes runAsNonRoot can verify it`)
