@@ -154,11 +154,6 @@ async function spacedSwapPhase(r: ScenarioResult, s: Subject): Promise<void> {
     }
   })()
   const [{ answers, errors }] = await Promise.all([during, swapper])
-  if (process.env.SWAP_BINS) {
-    const bins = new Map<number, number[]>()
-    for (const a of answers) for (const [w0] of windows) { const d = a.at - w0; if (d >= -40 && d < 250) { const k = Math.floor(d / 20) * 20; bins.set(k, [...(bins.get(k) ?? []), a.ms]) } }
-    for (const [k, xs] of [...bins].sort((x, y) => x[0] - y[0])) console.error(`bin ${k}: n=${xs.length} p50=${quantile(xs, 0.5)} p99=${quantile(xs, 0.99)} max=${Math.max(...xs)}`)
-  }
   const inSwap = (at: number) => windows.some(([a, b]) => at >= a && at <= b)
   const sides = { outside: [] as number[], inside: [] as number[] }
   let failed = errors
