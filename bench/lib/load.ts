@@ -115,15 +115,15 @@ export function timedLoad(spec: LoadSpec & { url: string }): Promise<{ answers: 
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       { url: spec.url, method: 'POST', connections: spec.connections, pipelining: 1, timeout: 30, duration: spec.durationS, headers: { 'content-type': spec.contentType }, body: spec.body },
-      (err, res) => (err ? reject(err) : resolve({ answers, errors: res.errors + res.timeouts })),
+      (err, res) => (err ? reject(err) : resolve({ answers, errors: res.errors })), // errors counts timeouts too
     )
     instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => answers.push({ at: performance.now(), ms, status }))
   })
 }
 
-/** The q-quantile (0..1) of `xs` (sorted here), NaN when empty. */
+/** The q-quantile (0..1) of `xs` by nearest rank (sorted here), NaN when empty. */
 export function quantile(xs: number[], q: number): number {
   if (xs.length === 0) return NaN
-  const sorted = [...xs].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+  const sorted = Float64Array.from(xs).sort()
+  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!
 }

@@ -1,9 +1,9 @@
 // Label store: labels.txt (one UTF-8 name per line, line i = label id i) -> id -> name.
-// Compact for millions of names: the raw bytes stay in one buffer with one offsets array, names are decoded on
-// lookup. LabelStore.read indexes the file chunk by chunk as it arrives, so a server that loads a new version while
-// it serves never blocks its event loop for the whole file; release() hands both buffers back at once instead of at
-// the next major GC, and a large store is one allocation that the C allocator maps and unmaps by itself (see
-// storeBuffer), so that unloading a version gives its memory back to the OS.
+// Compact for millions of names: the raw bytes and one offsets array (a single allocation when read from a file),
+// names decoded on lookup. LabelStore.read indexes the file chunk by chunk as it arrives, so a server that loads a new
+// version while it serves never blocks its event loop for the whole file; release() hands the memory back at once
+// instead of at the next major GC, and a large store is an allocation that the C allocator maps and unmaps by itself
+// (see storeBuffer), so that unloading a version gives its memory back to the OS.
 
 import { isUtf8 } from 'node:buffer'
 import { open } from 'node:fs/promises'
@@ -20,7 +20,9 @@ const READ_CHUNK = 1 << 20
  * middle is freed, and the threshold rises to the size of the last large buffer freed (up to 32 MiB): after the first
  * unload, every later version's labels would land in the heap and stay in the RSS after their own unload (measured:
  * +45 MB after swaps of the 10^6-label bundle). A request above 32 MiB is always a mapping of its own, unmapped on
- * free; only the pages written are resident, so the rounding up costs address space, not memory.
+ * free; only the pages written are resident, so the rounding up costs address space, not memory (V8 counts it as
+ * external memory, measured without a change in CPU per swap). With MALLOC_MMAP_THRESHOLD_ fixed, as `npm start` and
+ * the image set it, every large buffer is mapped anyway; this keeps a plain `node dist/src/main.js` right too.
  */
 const ALWAYS_MAPPED = 32 * 2 ** 20 + 4096
 /**
@@ -59,8 +61,9 @@ class LineIndex {
     let n = this.lines
     // Bytes [from, head) one at a time up to a 4-byte boundary, [head, tail) a word at a time, the rest one at a time.
     const head = Math.min(to, from + ((4 - ((bytes.byteOffset + from) % 4)) % 4))
-    const tail = head + ((to - head) & ~3)
-    const words = new Int32Array(bytes.buffer, bytes.byteOffset + head, (tail - head) / 4)
+    const tail = to - ((to - head) % 4)
+    // No view for a range that never reaches a 4-byte boundary (its start would be unaligned).
+    const words = tail > head ? new Int32Array(bytes.buffer, bytes.byteOffset + head, (tail - head) / 4) : new Int32Array(0)
     let p = from
     while (p < to) {
       let end = p + 1
@@ -92,7 +95,9 @@ class LineIndex {
   finish(bytes: Uint8Array): { starts: Uint32Array; size: number } {
     const unterminated = bytes.length > 0 && bytes[bytes.length - 1] !== LF
     const size = this.lines + (unterminated ? 1 : 0)
-    const starts = this.starts.length === size + 1 ? this.starts : this.starts.slice(0, size + 1)
+    let starts = this.starts
+    if (starts.length > size + 1) starts = starts.slice(0, size + 1)
+    else if (starts.length < size + 1) (starts = new Uint32Array(size + 1)).set(this.starts) // the unterminated last line's end
     starts[size] = bytes.length + (unterminated ? 1 : 0)
     return { starts, size }
   }

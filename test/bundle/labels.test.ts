@@ -53,6 +53,29 @@ t.test('line breaks are found at every alignment and spacing (the scan reads fou
   }
 })
 
+t.test('ranges shorter than a word at any offset, a file that is only a BOM, a last line without a break at any count', async (t) => {
+  const big = Buffer.from('\nab\ncd\n')
+  for (let from = 0; from < big.length; from++) {
+    for (let to = from; to <= big.length; to++) {
+      const part = big.subarray(from, to)
+      const want = part.toString().split('\n')
+      if (want.at(-1) === '') want.pop() // a final line break ends the last line
+      t.strictSame(names(store(part)), want, `bytes [${from}, ${to})`)
+    }
+  }
+  t.equal(store(Buffer.from([0xef, 0xbb, 0xbf])).size, 0, 'only a BOM')
+  const file = join(t.testdir(), 'labels.txt')
+  await writeFile(file, Buffer.from([0xef, 0xbb, 0xbf]))
+  t.equal((await LabelStore.read(file)).size, 0, 'a file that is only a BOM')
+  // The offsets array starts at 16 entries and doubles: counts around it, the last line without its line break.
+  for (const count of [15, 16, 17, 31, 32, 33]) {
+    const list = Array.from({ length: count }, (_, i) => `n${i}`)
+    t.strictSame(names(store(list.join('\n'))), list, `${count} names, no final line break`)
+    await writeFile(file, list.join('\n'))
+    t.strictSame(names(await LabelStore.read(file, count - 1)), list, `${count} names read with one line fewer expected`)
+  }
+})
+
 t.test('out-of-range or non-integer ids throw RangeError', async (t) => {
   const ls = store('a\nb\n')
   for (const id of [-1, 2, 1.5, Number.NaN, Infinity]) t.throws(() => ls.name(id), RangeError, `id ${id}`)
