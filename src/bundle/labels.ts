@@ -156,14 +156,19 @@ export class LabelStore {
       const bytes = store.bytes
       const index = new LineIndex(expectedLines, store.starts)
       let at = 0
+      // Bytes [0, valid) are checked UTF-8 and end at a line break: ASCII, so no character spans it, and each chunk
+      // is checked as it arrives instead of the whole file in one call at the end.
+      let valid = 0
       while (at < length) {
         const { bytesRead } = await fh.read(bytes, at, Math.min(READ_CHUNK, length - at), at)
         if (bytesRead === 0) break // shrank while read: what is there is indexed, and the line count says the rest
         index.scan(bytes, at, at + bytesRead)
         at += bytesRead
+        valid = LabelStore.checkUtf8(bytes, valid, index.starts[index.lines]!, file)
       }
       const read = bytes.subarray(0, at)
-      const body = LabelStore.checked(read, file)
+      LabelStore.checkUtf8(read, valid, at, file)
+      const body = LabelStore.withoutBom(read)
       if (body !== read) {
         // A BOM: index again without it (rare; a BOM is three bytes, so every offset moves).
         const again = new LineIndex(expectedLines)
@@ -212,10 +217,20 @@ export class LabelStore {
 
   /** `bytes` without a leading BOM, checked: at most 4 GiB of valid UTF-8. */
   private static checked(bytes: Buffer, file: string): Buffer {
-    if (bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3)
+    bytes = LabelStore.withoutBom(bytes)
     if (bytes.length >= 2 ** 32) throw new BundleError(file, `is ${bytes.length} bytes, the label store holds at most 4 GiB`)
-    if (!isUtf8(bytes)) LabelStore.badUtf8(bytes, file)
+    LabelStore.checkUtf8(bytes, 0, bytes.length, file)
     return bytes
+  }
+
+  private static withoutBom(bytes: Buffer): Buffer {
+    return bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? bytes.subarray(3) : bytes
+  }
+
+  /** Checks that bytes[from, to) are valid UTF-8 (naming the first bad line of bytes if not); returns `to`. */
+  private static checkUtf8(bytes: Buffer, from: number, to: number, file: string): number {
+    if (to > from && !isUtf8(bytes.subarray(from, to))) LabelStore.badUtf8(bytes.subarray(0, to), file)
+    return to
   }
 
   /** Names the first line that is not valid UTF-8 (only once the whole buffer failed the fast check). */

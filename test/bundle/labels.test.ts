@@ -131,6 +131,11 @@ t.test('read() indexes a file a chunk at a time to the same store as fromBuffer'
   t.equal((await LabelStore.read(file)).size, 0)
   await writeFile(file, Buffer.concat([Buffer.from('ok\n'), Buffer.from([0x66, 0xff, 0x0a])]))
   await t.rejects(LabelStore.read(file), /labels\.txt: is not valid UTF-8 \(line 2, label id 1\)/)
+  // Checked a chunk at a time: a bad byte past the first MiB is named by its line all the same.
+  const lines = Array.from({ length: 150_000 }, (_, i) => Buffer.from(`label-${i}\n`))
+  lines[120_000] = Buffer.from([0x62, 0xc3, 0x0a]) // "b" and a lone lead byte
+  await writeFile(file, Buffer.concat(lines))
+  await t.rejects(LabelStore.read(file, 150_000), /labels\.txt: is not valid UTF-8 \(line 120001, label id 120000\)/)
   await t.rejects(LabelStore.read(join(dir, 'missing.txt')), { code: 'ENOENT' })
 })
 
