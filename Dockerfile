@@ -86,8 +86,8 @@ RUN groupadd --gid 1000 node \
  && rm -rf /var/lib/apt/lists/*
 # TF_FORCE_GPU_ALLOW_GROWTH: take GPU memory as needed, so several replicas can share one GPU.
 # NVIDIA_DRIVER_CAPABILITIES: compute (CUDA) and graphics (the Vulkan ICD, which webgpu drives).
-# MALLOC_MMAP_THRESHOLD_: glibc maps buffers of 128 KiB and more on their own, so memory freed by an unloaded model version
-# goes back to the system (README, Model repository: Memory).
+# MALLOC_MMAP_THRESHOLD_: glibc maps buffers of 128 KiB and more on their own, so memory freed by an unloaded
+# model version goes back to the system (README, Model repository: Memory).
 ENV NODE_ENV=production \
     MALLOC_MMAP_THRESHOLD_=131072 \
     HOST=0.0.0.0 \
@@ -116,8 +116,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 # MHE_BACKEND=webgpu, not auto: a container without the GPU stops at start with the reason instead of serving
 # on wasm unnoticed. NVIDIA_DRIVER_CAPABILITIES with graphics makes the NVIDIA runtime mount the Vulkan ICD.
-# MALLOC_MMAP_THRESHOLD_: glibc maps buffers of 128 KiB and more on their own, so memory freed by an unloaded model version
-# goes back to the system (README, Model repository: Memory).
+# MALLOC_MMAP_THRESHOLD_: glibc maps buffers of 128 KiB and more on their own, so memory freed by an unloaded
+# model version goes back to the system (README, Model repository: Memory).
 ENV NODE_ENV=production \
     MALLOC_MMAP_THRESHOLD_=131072 \
     HOST=0.0.0.0 \
@@ -140,8 +140,8 @@ CMD ["node", "dist/src/main.js"]
 
 # ---- runtime (default): slim Node 20, CPU ----
 FROM node20 AS runtime
-# MALLOC_MMAP_THRESHOLD_: glibc maps buffers of 128 KiB and more on their own, so memory freed by an unloaded model version
-# goes back to the system (README, Model repository: Memory).
+# MALLOC_MMAP_THRESHOLD_: glibc maps buffers of 128 KiB and more on their own, so memory freed by an unloaded
+# model version goes back to the system (README, Model repository: Memory).
 ENV NODE_ENV=production \
     MALLOC_MMAP_THRESHOLD_=131072 \
     HOST=0.0.0.0 \
