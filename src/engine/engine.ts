@@ -12,6 +12,7 @@ import type { BackendChoice } from './backend.js'
 import type { FloatPool } from './float-pool.js'
 import type { ModelEngine } from './model-engine.js'
 import { BundleError } from '../errors.js'
+import { DenseChain } from './dense-chain.js'
 import { deviceBindingLimit, maxRowsPerCall, oversizeWeights, tensorBytes, type WeightInfo } from './webgpu.js'
 
 // Probabilities are clipped before the log so a 0 becomes a very unlikely label instead of -Infinity.
@@ -30,6 +31,8 @@ export class Engine implements ModelEngine {
   onFailure: ((err: Error) => void) | undefined
   recycle: FloatPool | undefined
   private readonly model: LayersModel | GraphModel
+  /** The same model as fused matMuls when it is a plain stack of Dense layers (dense-chain.ts); run() prefers it. */
+  private readonly chain: DenseChain | undefined
   private readonly layout: OutputLayout
   private readonly heads: readonly number[]
   private readonly sumHeads: number
@@ -46,11 +49,13 @@ export class Engine implements ModelEngine {
     /** Most rows in one model call (webgpu: every tensor must fit one storage binding); larger batches are split. */
     private readonly maxRows: number,
     recycle: FloatPool | undefined,
+    denseChain: boolean,
   ) {
     this.recycle = recycle
     this.manifest = bundle.manifest
     this.backend = backend
     this.model = bundle.model
+    this.chain = bundle.model instanceof GraphModel || !denseChain ? undefined : DenseChain.of(bundle.model, bundle.manifest.featureDim)
     this.layout = bundle.layout
     this.heads = bundle.manifest.heads
     this.sumHeads = outputWidth(this.heads)
@@ -63,12 +68,13 @@ export class Engine implements ModelEngine {
    * test or bench set it). `jsHeadsMaxWidth` (default JS_HEADS_MAX_WIDTH) picks the path; tests and benches set it
    * to compare the two. `maxBindingBytes` caps any one tensor (default: the webgpu device's storage binding on
    * webgpu, none elsewhere); weights over it are refused with a BundleError, batches whose tensors would exceed it
-   * are split. `recycle` takes the feature buffers back (ModelEngine.predict).
+   * are split. `recycle` takes the feature buffers back (ModelEngine.predict). `denseChain: false` runs a plain stack of
+   * Dense layers through LayersModel.execute too (dense-chain.ts; for comparisons).
    */
   static async create(
     bundle: BundleModel,
     backend: BackendChoice | string,
-    opts: { jsHeadsMaxWidth?: number; maxBindingBytes?: number; recycle?: FloatPool } = {},
+    opts: { jsHeadsMaxWidth?: number; maxBindingBytes?: number; recycle?: FloatPool; denseChain?: boolean } = {},
   ): Promise<Engine> {
     await tf.ready()
     const choice = typeof backend === 'string' ? { name: backend, gpu: backend === 'webgpu', tried: [{ name: backend, ok: true }] } : backend
@@ -90,7 +96,7 @@ export class Engine implements ModelEngine {
       }
       maxRows = maxRowsPerCall(limit, bundle.manifest.featureDim, bundle.manifest.heads, weights)
     }
-    return new Engine(bundle, choice, opts.jsHeadsMaxWidth ?? (inProcess ? JS_HEADS_MAX_WIDTH : 0), maxRows, opts.recycle)
+    return new Engine(bundle, choice, opts.jsHeadsMaxWidth ?? (inProcess ? JS_HEADS_MAX_WIDTH : 0), maxRows, opts.recycle, opts.denseChain ?? true)
   }
 
   /** ModelEngine.predict: the features' buffer goes to `recycle` once the batch's tensors are gone. */
@@ -268,6 +274,7 @@ export class Engine implements ModelEngine {
   private run(x: tf.Tensor2D): tf.Tensor[] {
     // LayersModel.execute, not predict: predict re-checks the input and cuts the batch into slices of 32, which
     // cost ~3x the model's own time on a small batch (bench/README.md, engine section). Both run in inference mode.
+    if (this.chain) return [this.chain.run(x)]
     const m = this.model
     const out = m instanceof GraphModel ? m.execute(x) : m.execute(x, m.outputs.map((o) => o.name))
     return Array.isArray(out) ? out : [out]

@@ -227,7 +227,8 @@ t.test('a cap on one tensor (the webgpu storage binding): weights over it are re
     }
     // Widest row: 12 floats (heads, and the concat kernel's units) = 48 bytes, so 8 rows fit 400 bytes; 20 rows
     // then go in 3 calls of about equal size.
-    const capped = await Engine.create(bundle, backend, { maxBindingBytes: 400 })
+    // denseChain: false, so that every call goes through the model.execute counted here.
+    const capped = await Engine.create(bundle, backend, { maxBindingBytes: 400, denseChain: false })
     t.teardown(() => capped.dispose())
     const n = 20
     const x = randomFeatures(n, 8, 83)
