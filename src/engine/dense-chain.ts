@@ -18,7 +18,7 @@ interface DenseStep {
 /** Minimal view of a tfjs-layers layer (the package's types do not expose inbound nodes). */
 interface LayerView {
   getClassName(): string
-  getConfig(): { activation?: unknown; useBias?: unknown }
+  getConfig(): { activation?: unknown }
   getWeights(): tf.Tensor[]
   inboundNodes: { inboundLayers: LayerView[] }[]
 }
