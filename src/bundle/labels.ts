@@ -31,12 +31,15 @@ const ALWAYS_MAPPED = 32 * 2 ** 20 + 4096
  */
 const LARGE_STORE = 4 * 2 ** 20
 
+/** Entries of a starts array sized for `lines` lines (grown if the file has more). */
+const startsLength = (lines: number): number => Math.max(16, lines + 1)
+
 /**
  * One buffer for a store of `length` bytes and `lines` offsets (offsets first, 4-byte aligned): the names and the
  * starts array it holds, freed together.
  */
 function storeBuffer(length: number, lines: number): { bytes: Buffer; starts: Uint32Array } {
-  const offsetBytes = 4 * Math.max(16, lines + 1)
+  const offsetBytes = 4 * startsLength(lines)
   const needed = offsetBytes + length
   const whole = new ArrayBuffer(needed >= LARGE_STORE ? Math.max(needed, ALWAYS_MAPPED) : needed)
   return { starts: new Uint32Array(whole, 0, offsetBytes / 4), bytes: Buffer.from(whole, offsetBytes, length) }
@@ -47,7 +50,7 @@ class LineIndex {
   starts: Uint32Array
   lines = 0
 
-  constructor(expectedLines: number, starts: Uint32Array = new Uint32Array(Math.max(16, expectedLines + 1))) {
+  constructor(expectedLines: number, starts: Uint32Array = new Uint32Array(startsLength(expectedLines))) {
     this.starts = starts
   }
 
