@@ -9,7 +9,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers'
 type Activation = 'linear' | 'relu' | 'relu6' | 'elu' | 'sigmoid'
 const FUSED: ReadonlySet<string> = new Set<Activation>(['linear', 'relu', 'relu6', 'elu', 'sigmoid'])
 
-interface DenseStep {
+export interface DenseStep {
   kernel: tf.Tensor2D
   bias: tf.Tensor1D | undefined
   activation: Activation
@@ -24,7 +24,7 @@ interface LayerView {
 }
 
 export class DenseChain {
-  private constructor(private readonly steps: DenseStep[]) {}
+  private constructor(readonly steps: readonly DenseStep[]) {}
 
   /**
    * The model's Dense steps, or undefined when it is anything else: another layer type, a branch, several outputs, an
@@ -61,6 +61,11 @@ export class DenseChain {
       return [tf.max(tf.abs(tf.sub(want, got))).dataSync()[0]!, tf.max(tf.abs(want)).dataSync()[0]!]
     }) as unknown as [number, number]
     return error <= 1e-5 * Math.max(1, scale) ? chain : undefined
+  }
+
+  /** Width of the model's output. */
+  get outDim(): number {
+    return this.steps[this.steps.length - 1]!.kernel.shape[1]
   }
 
   /** The model's output for x [n, d]; call inside tf.tidy. */

@@ -13,6 +13,7 @@ import type { FloatPool } from './float-pool.js'
 import type { ModelEngine } from './model-engine.js'
 import { BundleError } from '../errors.js'
 import { DenseChain } from './dense-chain.js'
+import { WasmDense } from './wasm-dense.js'
 import { deviceBindingLimit, maxRowsPerCall, oversizeWeights, tensorBytes, type WeightInfo } from './webgpu.js'
 
 // Probabilities are clipped before the log so a 0 becomes a very unlikely label instead of -Infinity.
@@ -33,6 +34,8 @@ export class Engine implements ModelEngine {
   private readonly model: LayersModel | GraphModel
   /** The same model as fused matMuls when it is a plain stack of Dense layers (dense-chain.ts); run() prefers it. */
   private readonly chain: DenseChain | undefined
+  /** On wasm, the chain as direct kernel calls (wasm-dense.ts); predictInJs prefers it. */
+  private readonly direct: WasmDense | undefined
   private readonly layout: OutputLayout
   private readonly heads: readonly number[]
   private readonly sumHeads: number
@@ -59,6 +62,8 @@ export class Engine implements ModelEngine {
     this.layout = bundle.layout
     this.heads = bundle.manifest.heads
     this.sumHeads = outputWidth(this.heads)
+    // Only where its rows are already what predictInJs reads: one [n, Σn_h] output.
+    this.direct = this.chain && this.layout === 'concat' && this.chain.outDim === this.sumHeads ? WasmDense.of(this.chain, bundle.manifest.featureDim) : undefined
     this.idSpace = idSpace(this.heads)
     this.hasInvalidIds = this.idSpace > bundle.manifest.numLabels
   }
@@ -182,20 +187,7 @@ export class Engine implements ModelEngine {
 
   /** Narrow heads: one model call, one download of [n, Σn_h], then per head log-softmax, top-k' and merge in JS. */
   private async predictInJs(features: Float32Array, n: number, topK: ArrayLike<number>, kMax: number): Promise<Candidate[][]> {
-    const d = this.manifest.featureDim
-    const out = tf.tidy(() => {
-      const x = tf.tensor2d(features, [n, d], 'float32')
-      // One [n, Σn_h] output is already the rows we want; separate head outputs are joined.
-      if (this.layout === 'concat') return this.checked(this.run(x)[0]!, n, this.sumHeads, 'all heads')
-      const perHead = this.headOutputs(x)
-      return perHead.length === 1 ? perHead[0]! : tf.concat(perHead, 1)
-    })
-    let rows: Float32Array
-    try {
-      rows = (await out.data()) as Float32Array
-    } finally {
-      out.dispose()
-    }
+    const rows = this.direct ? this.direct.run(features, n) : await this.outputRows(features, n)
     const heads = this.heads
     const numLabels = this.manifest.numLabels
     const probabilities = this.manifest.outputs === 'probabilities'
@@ -225,6 +217,22 @@ export class Engine implements ModelEngine {
       )
     }
     return results
+  }
+
+  /** The model's outputs [n, Σn_h] through tfjs. */
+  private async outputRows(features: Float32Array, n: number): Promise<Float32Array> {
+    const out = tf.tidy(() => {
+      const x = tf.tensor2d(features, [n, this.manifest.featureDim], 'float32')
+      // One [n, Σn_h] output is already the rows we want; separate head outputs are joined.
+      if (this.layout === 'concat') return this.checked(this.run(x)[0]!, n, this.sumHeads, 'all heads')
+      const perHead = this.headOutputs(x)
+      return perHead.length === 1 ? perHead[0]! : tf.concat(perHead, 1)
+    })
+    try {
+      return (await out.data()) as Float32Array
+    } finally {
+      out.dispose()
+    }
   }
 
   /** Exact top-k from the full log-probability rows of the instances whose candidates were crowded out by ids >= C. */
@@ -305,6 +313,7 @@ export class Engine implements ModelEngine {
   dispose(): void {
     if (this.disposed) return
     this.disposed = true
+    this.direct?.dispose()
     this.model.dispose()
   }
 }

@@ -1,0 +1,146 @@
+// A DenseChain on the wasm backend, run by calling the backend's fused-matMul kernel directly on buffers kept from
+// batch to batch: per batch, one copy of the features in, one kernel call per layer, one copy of the outputs out.
+// Through tfjs the same kernel costs as much again in bookkeeping (a tensor made, tracked and disposed per step,
+// engine scopes, the kernel looked up, the data read back): ~45 vs ~21 µs for one row of the 10^6-label bench
+// bundle, in a hot loop; more for a lone request, whose path runs cold (bench/README.md, session 7).
+// It reaches into tfjs-backend-wasm (its emscripten module and tensor-id map), so it is used only when those look
+// as expected and it gives the chain's own outputs on two rows of noise; otherwise the chain runs through tfjs.
+
+import * as tf from '@tensorflow/tfjs-core'
+import type { DenseChain, DenseStep } from './dense-chain.js'
+
+/** tfjs-backend-wasm's FusableActivation (cc/fusable_activations.h). */
+const ACTIVATION: Record<DenseStep['activation'], number> = { linear: 0, relu: 1, relu6: 2, sigmoid: 5, elu: 6 }
+
+type FusedMatMul = (
+  aId: number, aShape: Uint8Array, aRank: number, bId: number, bShape: Uint8Array, bRank: number,
+  transposeA: boolean, transposeB: boolean, activation: number, biasId: number, preluId: number, leakyAlpha: number, outId: number,
+) => void
+
+/** The parts of tfjs-backend-wasm's BackendWasm used here. */
+interface WasmBackendView {
+  wasm: { cwrap(name: string, ret: null, args: string[]): FusedMatMul; HEAPF32: Float32Array }
+  dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } | undefined }
+}
+
+/** A tensor held as a buffer: its id and byte offset in the wasm heap. */
+interface Slot {
+  tensor: tf.Tensor
+  id: number
+  offset: number
+}
+
+interface Layer {
+  kernelId: number
+  biasId: number
+  activation: number
+  inDim: number
+  outDim: number
+  /** [1, inDim, outDim] as the kernel reads shapes: int32 bytes. */
+  kernelShape: Uint8Array
+}
+
+export class WasmDense {
+  private capacity = 0
+  private input: Slot | undefined
+  private outputs: Slot[] = []
+  private disposed = false
+
+  private constructor(
+    private readonly backend: WasmBackendView,
+    private readonly kernel: FusedMatMul,
+    private readonly layers: Layer[],
+  ) {}
+
+  /** The chain as direct kernel calls, or undefined when the wasm backend is not active or not as expected. */
+  static of(chain: DenseChain, featureDim: number): WasmDense | undefined {
+    if (tf.getBackend() !== 'wasm') return undefined
+    const backend = tf.backend() as unknown as Partial<WasmBackendView>
+    if (typeof backend.wasm?.cwrap !== 'function' || typeof backend.dataIdMap?.get !== 'function') return undefined
+    const view = backend as WasmBackendView
+    const idOf = (t: tf.Tensor | undefined): number | undefined => (t === undefined ? 0 : view.dataIdMap.get(t.dataId)?.id)
+    const layers: Layer[] = []
+    let inDim = featureDim
+    for (const s of chain.steps) {
+      const [rows, outDim] = s.kernel.shape
+      const kernelId = idOf(s.kernel)
+      const biasId = idOf(s.bias)
+      if (rows !== inDim || kernelId === undefined || biasId === undefined || s.kernel.dtype !== 'float32') return undefined
+      layers.push({ kernelId, biasId, activation: ACTIVATION[s.activation], inDim, outDim, kernelShape: shapeBytes(1, inDim, outDim) })
+      inDim = outDim
+    }
+    let direct: WasmDense | undefined
+    try {
+      direct = new WasmDense(view, view.wasm.cwrap('_FusedMatMul', null, KERNEL_ARGS), layers)
+      const probe = tf.randomNormal([2, featureDim], 0, 1, 'float32', 7) as tf.Tensor2D
+      const got = direct.run(probe.dataSync() as Float32Array, 2)
+      const want = tf.tidy(() => chain.run(probe))
+      const wanted = want.dataSync()
+      tf.dispose([probe, want])
+      let error = got.length === wanted.length ? 0 : Infinity
+      for (let i = 0; i < got.length && error === 0; i++) if (!(Math.abs(got[i]! - wanted[i]!) <= 1e-6 * Math.max(1, Math.abs(wanted[i]!)))) error = Infinity
+      if (error === 0) return direct
+    } catch {
+      // Not the backend this was written against: the chain runs through tfjs.
+    }
+    direct?.dispose()
+    return undefined
+  }
+
+  /** The chain's outputs [n, outDim] for n rows of features, as a fresh array. */
+  run(features: Float32Array, n: number): Float32Array {
+    if (this.disposed) throw new Error('WasmDense is disposed')
+    if (n > this.capacity) this.grow(n)
+    const first = this.layers[0]!
+    if (features.length !== n * first.inDim) throw new Error(`features has ${features.length} values, expected ${n} * ${first.inDim}`)
+    // The heap's view is read each time: the wasm memory may have grown (and been replaced) since the last batch.
+    this.backend.wasm.HEAPF32.set(features, this.input!.offset >> 2)
+    let from = this.input!
+    this.layers.forEach((l, i) => {
+      const to = this.outputs[i]!
+      this.kernel(from.id, shapeBytes(1, n, l.inDim), 3, l.kernelId, l.kernelShape, 3, false, false, l.activation, l.biasId, 0, 0, to.id)
+      from = to
+    })
+    const start = from.offset >> 2
+    return this.backend.wasm.HEAPF32.slice(start, start + n * this.layers[this.layers.length - 1]!.outDim)
+  }
+
+  dispose(): void {
+    if (this.disposed) return
+    this.disposed = true
+    this.release()
+  }
+
+  /** Buffers for at least n rows (doubling, so a few sizes cover every batch size). */
+  private grow(n: number): void {
+    const capacity = Math.max(n, 2 * this.capacity)
+    this.release()
+    this.capacity = capacity
+    this.input = this.slot(this.capacity * this.layers[0]!.inDim)
+    this.outputs = this.layers.map((l) => this.slot(this.capacity * l.outDim))
+  }
+
+  private slot(size: number): Slot {
+    const tensor = tf.zeros([size], 'float32')
+    const data = this.backend.dataIdMap.get(tensor.dataId)
+    if (data === undefined) {
+      tensor.dispose()
+      throw new Error('wasm backend: no data for a new tensor')
+    }
+    return { tensor, id: data.id, offset: data.memoryOffset }
+  }
+
+  private release(): void {
+    tf.dispose([...(this.input ? [this.input.tensor] : []), ...this.outputs.map((s) => s.tensor)])
+    this.input = undefined
+    this.outputs = []
+    this.capacity = 0
+  }
+}
+
+const KERNEL_ARGS = ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number', 'number', 'number', 'number', 'number']
+
+/** A shape as the kernel reads it: int32s, passed as bytes. */
+function shapeBytes(...dims: number[]): Uint8Array {
+  return new Uint8Array(Int32Array.from(dims).buffer)
+}
