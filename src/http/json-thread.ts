@@ -10,7 +10,7 @@
 import { Worker } from 'node:worker_threads'
 import { errors } from '../errors.js'
 import type { JsonJob, JsonResult, JsonThreadData } from './json-worker.js'
-import { PackedRows } from './packed-rows.js'
+import { packedBody, type PackedRows } from './packed-rows.js'
 
 export type Parsed = { instances: PackedRows; top_k?: number } | { unpacked: Buffer } | { tooDeep: true } | { tooBig: true }
 
@@ -110,8 +110,5 @@ function settle(job: Job, r: JsonResult): void {
   if ('tooDeep' in r) job.resolve({ tooDeep: true })
   else if ('tooBig' in r) job.resolve({ tooBig: true })
   else if ('unpacked' in r) job.resolve({ unpacked: Buffer.from(r.unpacked.buffer, r.unpacked.byteOffset, r.unpacked.byteLength) })
-  else {
-    const instances = new PackedRows(r.values, r.lengths, r.nonFinite)
-    job.resolve(r.topK === undefined ? { instances } : { instances, top_k: r.topK })
-  }
+  else job.resolve(packedBody(r))
 }

@@ -10,7 +10,8 @@ import { errors } from '../../errors.js'
 import { JSON_BODY_RSS_FACTOR, jsonThreadHeapBytes } from '../../config.js'
 import { nestsDeeperThan } from '../json-depth.js'
 import { JsonThread } from '../json-thread.js'
-import { isPackedBody } from '../packed-rows.js'
+import { isPackedBody, packedBody } from '../packed-rows.js'
+import { INSTANCES_DEPTH, scanInstances } from '../scan-instances.js'
 import { readBody } from '../read-body.js'
 
 declare module 'fastify' {
@@ -63,8 +64,9 @@ export default fp(
     const onJson = (request: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void) => {
       if (body.length === 0) return done(errors.badRequest('expected a JSON body, got an empty body'))
       const depth = request.routeOptions.config.jsonDepth ?? DEFAULT_JSON_DEPTH
+      const pack = request.routeOptions.config.packInstances === true
       // Large: the depth scan, the parse and the packing all happen on the JSON thread.
-      if (request.routeOptions.config.packInstances === true && body.length >= OFF_LOOP_BYTES) {
+      if (pack && body.length >= OFF_LOOP_BYTES) {
         jsonThread.parse(body, depth).then((r) => {
           if ('tooDeep' in r) return done(errors.jsonTooDeep(depth))
           if ('tooBig' in r) return done(errors.jsonTooBig(heapMb))
@@ -74,6 +76,9 @@ export default fp(
         }, done)
         return
       }
+      // The usual shape, read straight into float32 rows; any other body is parsed and checked as JSON.
+      const usual = pack && depth >= INSTANCES_DEPTH ? scanInstances(body) : undefined
+      if (usual !== undefined) return done(null, packedBody(usual))
       if (nestsDeeperThan(body, depth)) return done(errors.jsonTooDeep(depth))
       const { value, error } = parseHere(body)
       done(error ?? null, value)

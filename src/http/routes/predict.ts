@@ -15,6 +15,7 @@ import type { ServedVersion } from '../../serving/models.js'
 import { MODEL_NAME_HEADER, MODEL_VERSION_HEADER } from '../model-address.js'
 import type { Candidate } from '../../mhe/codec.js'
 import { PackedRows } from '../packed-rows.js'
+import { INSTANCES_DEPTH } from '../scan-instances.js'
 
 /** Value j of n x d features is not a finite float32; `sent` is what the client sent there. */
 const notFinite = (j: number, d: number, sent: unknown) =>
@@ -32,7 +33,7 @@ export function checkFinite(features: Float32Array, d: number, original?: number
 }
 
 /** {"instances": [[...]]}: an object, an array, arrays of numbers. */
-const PREDICT_JSON_DEPTH = 3
+const PREDICT_JSON_DEPTH = INSTANCES_DEPTH
 
 /** Recycled featureDim-long buffers for one-instance requests (most requests carry one). */
 type OneInstancePool = Loaded['instanceBuffers']

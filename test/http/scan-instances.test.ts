@@ -1,0 +1,114 @@
+// scanInstances reads a body exactly as JSON.parse + pack do (every value bit for bit, -0 and overflows included), and
+// leaves every body it does not take to them: it may decline, never differ.
+import t, { type Test } from 'tap'
+import { scanInstances } from '../../src/http/scan-instances.js'
+import { pack, type Packed } from '../../src/http/packed-rows.js'
+
+const bytes = (s: string): Buffer => Buffer.from(s, 'utf8')
+
+/** What the JSON path makes of the body: undefined when it does not parse or is not the usual shape. */
+function reference(body: string): Packed | undefined {
+  try {
+    return pack(JSON.parse(body))
+  } catch {
+    return undefined
+  }
+}
+
+/** Same values bit for bit (Object.is: -0 and NaN too), lengths, top_k and first non-finite value. */
+function same(a: Packed, b: Packed): boolean {
+  if (a.values.length !== b.values.length || a.topK !== b.topK) return false
+  if (!a.values.every((v, i) => Object.is(v, b.values[i]))) return false
+  if (a.lengths.length !== b.lengths.length || !a.lengths.every((v, i) => v === b.lengths[i])) return false
+  return JSON.stringify(a.nonFinite) === JSON.stringify(b.nonFinite) && Object.is(a.nonFinite?.sent, b.nonFinite?.sent)
+}
+
+/** Takes the body, with the same result as the JSON path. */
+function takes(t: Test, body: string, what: string): void {
+  const got = scanInstances(bytes(body))
+  const want = reference(body)
+  t.ok(got !== undefined && want !== undefined && same(got, want), `${what}: read as JSON.parse reads it`)
+}
+
+/** Declines the body (the JSON path parses it, and describes it if it is wrong). */
+function declines(t: Test, body: string, what: string): void {
+  t.equal(scanInstances(bytes(body)), undefined, `${what}: left to JSON.parse`)
+}
+
+t.test('the usual bodies are read as JSON.parse reads them', async (t) => {
+  takes(t, '{"instances":[[1,2,3]]}', 'integers')
+  takes(t, '{"instances": [[0.5, -0.25], [1e-3, 2E+2]], "top_k": 3}', 'two rows, exponents, top_k after')
+  takes(t, '{"top_k":2,"instances":[[-0,0,-0.0,0.0]]}', 'signed zeros, top_k first')
+  takes(t, ' \n\t{ "instances" :\r\n [ [ 1 , 2 ] ] } \n', 'whitespace everywhere JSON allows it')
+  takes(t, '{"instances":[]}', 'no instances (the route refuses it as an empty batch)')
+  takes(t, '{"instances":[[],[1]]}', 'an empty row (the route names its length)')
+  takes(t, '{"instances":[[1e39, -1e39, 3.4028235e38, 1e-46]]}', 'float32 overflow and underflow')
+  takes(t, '{"instances":[[0.12345678901234568, 123456789012345678901, 1.7976931348623157e308, 5e-324]]}', 'more digits than the fast path')
+  takes(t, '{"instances":[[1e400]]}', 'a float64 overflow')
+  takes(t, '{"instances":[[0.000000000000000000000001234, 123456789012345e22, 1e22, 1e23, 9007199254740993]]}', 'past 10^22 and 2^53')
+  takes(t, '{"instances":[[1]],"top_k":2.0}', 'an integral top_k written as a float')
+  takes(t, `{"instances":[${Array.from({ length: 40 }, (_, i) => `[${i},${-i / 8}]`).join(',')}]}`, 'forty rows')
+})
+
+t.test('random numbers in every JSON form: bit for bit', async (t) => {
+  let seed = 12345
+  const rand = () => {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0
+    return seed / 2 ** 32
+  }
+  const forms = [
+    (x: number) => String(x),
+    (x: number) => x.toFixed(Math.floor(rand() * 10)),
+    (x: number) => x.toExponential(Math.floor(rand() * 17)),
+    (x: number) => x.toPrecision(1 + Math.floor(rand() * 20)),
+    (x: number) => String(Number.isFinite(Math.fround(x)) ? Math.fround(x) : x),
+    (x: number) => x.toExponential(3).replace('e', 'E'),
+  ]
+  let mismatches = 0
+  for (let body = 0; body < 200; body++) {
+    const rows: string[] = []
+    for (let r = 0; r < 1 + Math.floor(rand() * 3); r++) {
+      const values: string[] = []
+      for (let j = 0; j < 50; j++) {
+        const scale = 10 ** Math.floor(rand() * 80 - 40)
+        const x = (rand() * 2 - 1) * scale
+        values.push(forms[Math.floor(rand() * forms.length)]!(x))
+      }
+      rows.push(`[${values.join(',')}]`)
+    }
+    const text = `{"instances":[${rows.join(',')}]}`
+    const got = scanInstances(bytes(text))
+    const want = reference(text)
+    if (got === undefined || want === undefined || !same(got, want)) mismatches++
+  }
+  t.equal(mismatches, 0, '200 bodies of 50-150 values each: the same float32 values')
+})
+
+t.test('anything else is left to JSON.parse', async (t) => {
+  declines(t, '{"instances":[[1]],"extra":1}', 'another key')
+  declines(t, '{"instances":[[1]],"instances":[[2]]}', 'a duplicate key (JSON.parse keeps the last)')
+  declines(t, '{"instan\\u0063es":[[1]]}', 'an escaped key')
+  declines(t, '{"instances":[[1]],"top_k":0}', 'top_k below 1')
+  declines(t, '{"instances":[[1]],"top_k":1.5}', 'a fractional top_k')
+  declines(t, '{"instances":[[1]],"top_k":"2"}', 'top_k as a string')
+  declines(t, '{"instances":[{"features":[1]}]}', 'rows as objects')
+  declines(t, '{"instances":[1,2]}', 'a flat array')
+  declines(t, '{"instances":[[[1]]]}', 'nested deeper')
+  declines(t, '{"instances":[["1"]]}', 'a number as a string')
+  declines(t, '{"instances":[[null]]}', 'null')
+  declines(t, '[[1]]', 'not an object')
+  declines(t, '\ufeff{"instances":[[1]]}', 'a byte-order mark')
+  declines(t, '{"instances":[[1]]}x', 'trailing bytes')
+  declines(t, '{"instances":[[1]]', 'cut short')
+  declines(t, '{"instances":[[1,]]}', 'a trailing comma')
+  declines(t, '{"instances":[[01]]}', 'a leading zero')
+  declines(t, '{"instances":[[1.]]}', 'a dot without digits')
+  declines(t, '{"instances":[[.5]]}', 'no integer part')
+  declines(t, '{"instances":[[+1]]}', 'a plus sign')
+  declines(t, '{"instances":[[1e]]}', 'an exponent without digits')
+  declines(t, '{"instances":[[-]]}', 'a lone minus')
+  declines(t, '{"instances":[[NaN, Infinity]]}', 'NaN and Infinity')
+  declines(t, '{"instances":[[1]],}', 'a trailing comma in the object')
+  declines(t, '{}', 'no instances')
+  declines(t, '', 'empty')
+})
