@@ -35,6 +35,74 @@ const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i)
 /** Up to 15 digits, the mantissa is exact: more go to Number(), which rounds as JSON.parse does. */
 const FAST_DIGITS = 15
 
+/** Where the last number read by readNumber ended. (A module variable: no object per number.) */
+let numberEnd = 0
+
+/**
+ * The JSON number (RFC 8259 grammar) at b[i], as JSON.parse reads it, or NaN when there is none; it ends at
+ * numberEnd. No whitespace is skipped.
+ */
+function readNumber(b: Uint8Array, i: number): number {
+  const start = i
+  let c = b[i]!
+  const negative = c === MINUS
+  if (negative) c = b[++i]!
+  let m = 0
+  let digits = 0
+  if (c === ZERO) {
+    c = b[++i]!
+  } else if (c > ZERO && c <= NINE) {
+    do {
+      m = m * 10 + (c - ZERO)
+      digits++
+      c = b[++i]!
+    } while (c >= ZERO && c <= NINE)
+  } else {
+    return NaN
+  }
+  let exponent = 0
+  if (c === DOT) {
+    c = b[++i]!
+    const from = i
+    while (c >= ZERO && c <= NINE) {
+      m = m * 10 + (c - ZERO)
+      c = b[++i]!
+    }
+    if (i === from) return NaN
+    exponent = from - i
+    // Leading zeros of a fraction (0.000123) are not significant digits.
+    digits = m === 0 ? 0 : digits + (i - from)
+  }
+  let fast = true
+  if (c === LOWER_E || c === UPPER_E) {
+    c = b[++i]!
+    const sign = c === MINUS ? -1 : 1
+    if (c === MINUS || c === PLUS) c = b[++i]!
+    const from = i
+    let e = 0
+    while (c >= ZERO && c <= NINE) {
+      e = e * 10 + (c - ZERO)
+      c = b[++i]!
+    }
+    if (i === from) return NaN
+    fast = i - from <= 4
+    exponent += sign * e
+  }
+  numberEnd = i
+  if (fast && digits <= FAST_DIGITS && exponent >= -22 && exponent <= 22) {
+    const v = exponent < 0 ? m / POW10[-exponent]! : m * POW10[exponent]!
+    return negative ? -v : v
+  }
+  return Number(Buffer.from(b.buffer, b.byteOffset + start, i - start).toString('latin1'))
+}
+
+/** Index of the first byte at or after i that is not JSON whitespace. */
+function skipSpace(b: Uint8Array, i: number): number {
+  let c = b[i]
+  while (c === SPACE || c === LF || c === CR || c === TAB) c = b[++i]
+  return i
+}
+
 /** Thrown (and caught in scanInstances) at the first byte that is not the usual shape. */
 class NotUsual extends Error {}
 const notUsual = new NotUsual()
@@ -43,22 +111,14 @@ class Reader {
   i = 0
   constructor(private readonly b: Uint8Array) {}
 
-  skipSpace(): void {
-    const b = this.b
-    let c = b[this.i]
-    while (c === SPACE || c === LF || c === CR || c === TAB) c = b[++this.i]
-  }
-
   /** Consumes byte `c` (after spaces), or fails. */
   expect(c: number): void {
-    this.skipSpace()
-    if (this.b[this.i] !== c) throw notUsual
-    this.i++
+    if (!this.take(c)) throw notUsual
   }
 
   /** Consumes `c` if it comes next (after spaces). */
   take(c: number): boolean {
-    this.skipSpace()
+    this.i = skipSpace(this.b, this.i)
     if (this.b[this.i] !== c) return false
     this.i++
     return true
@@ -66,7 +126,7 @@ class Reader {
 
   /** Consumes the exact bytes of `word` if they come next (after spaces). */
   takeWord(word: Uint8Array): boolean {
-    this.skipSpace()
+    this.i = skipSpace(this.b, this.i)
     const b = this.b
     for (let j = 0; j < word.length; j++) if (b[this.i + j] !== word[j]) return false
     this.i += word.length
@@ -74,68 +134,48 @@ class Reader {
   }
 
   atEnd(): boolean {
-    this.skipSpace()
+    this.i = skipSpace(this.b, this.i)
     return this.i === this.b.length
   }
 
-  /** A JSON number (RFC 8259 grammar), as JSON.parse reads it. */
+  /** A JSON number, after spaces. */
   number(): number {
-    this.skipSpace()
+    const x = readNumber(this.b, skipSpace(this.b, this.i))
+    if (Number.isNaN(x)) throw notUsual
+    this.i = numberEnd
+    return x
+  }
+
+  /**
+   * The numbers of a row, after its `[`, up to and with its `]`, into `room` from `at`; returns where they end. The
+   * first value that is not a finite float32 goes to `nonFinite`. The loop over one row's values, inlined: per value
+   * it is most of the work.
+   */
+  row(room: Float32Array, at: number, nonFinite: { first?: NonFinite }): number {
     const b = this.b
-    const start = this.i
-    let i = start
-    let c = b[i]
-    const negative = c === MINUS
-    if (negative) c = b[++i]
-    let m = 0
-    let digits = 0
-    if (c === ZERO) {
-      c = b[++i]
-    } else if (c !== undefined && c > ZERO && c <= NINE) {
-      while (c !== undefined && c >= ZERO && c <= NINE) {
-        m = m * 10 + (c - ZERO)
-        digits++
-        c = b[++i]
-      }
-    } else {
-      throw notUsual
+    let i = skipSpace(b, this.i)
+    if (b[i] === CLOSE_ARRAY) {
+      this.i = i + 1
+      return at
     }
-    let exponent = 0
-    if (c === DOT) {
-      c = b[++i]
-      const from = i
-      while (c !== undefined && c >= ZERO && c <= NINE) {
-        m = m * 10 + (c - ZERO)
-        if (m !== 0) digits++ // leading zeros of a fraction (0.000123) add no significant digit
-        c = b[++i]
-      }
-      if (i === from) throw notUsual
-      exponent = from - i
+    for (;;) {
+      const x = readNumber(b, i)
+      if (Number.isNaN(x)) throw notUsual
+      room[at] = x
+      // A finite float64 can still overflow float32 (1e39): checked after the conversion, as the thread does.
+      if (!Number.isFinite(room[at]!) && nonFinite.first === undefined) nonFinite.first = { at, sent: x }
+      at++
+      i = numberEnd
+      let c = b[i]
+      if (c !== COMMA && c !== CLOSE_ARRAY) c = b[(i = skipSpace(b, i))]
+      if (c === CLOSE_ARRAY) break
+      if (c !== COMMA) throw notUsual
+      i = skipSpace(b, i + 1)
     }
-    let fast = digits <= FAST_DIGITS
-    if (c === LOWER_E || c === UPPER_E) {
-      c = b[++i]
-      const sign = c === MINUS ? -1 : 1
-      if (c === MINUS || c === PLUS) c = b[++i]
-      const from = i
-      let e = 0
-      while (c !== undefined && c >= ZERO && c <= NINE) {
-        e = e * 10 + (c - ZERO)
-        c = b[++i]
-      }
-      if (i === from) throw notUsual
-      if (i - from > 4) fast = false
-      exponent += sign * e
-    }
-    this.i = i
-    if (fast && exponent >= -22 && exponent <= 22) {
-      const v = exponent < 0 ? m / POW10[-exponent]! : m * POW10[exponent]!
-      return negative ? -v : v
-    }
-    return Number(Buffer.from(b.buffer, b.byteOffset + start, i - start).toString('latin1'))
+    this.i = i + 1
+    return at
   }
 }
-
 /**
  * The instances (and top_k) of a body of exactly the usual shape, packed as the JSON thread packs them; undefined for
  * any other body: another key, an escape, a duplicate key, a top_k that is not an integer >= 1, malformed JSON.
@@ -167,26 +207,19 @@ function scan(r: Reader, byteLength: number): Packed | undefined {
       let rowLengths = new Int32Array(16)
       let rows = 0
       let at = 0
+      const bad: { first?: NonFinite } = {}
       r.expect(OPEN_ARRAY)
       if (!r.take(CLOSE_ARRAY)) {
         do {
           r.expect(OPEN_ARRAY)
           const rowStart = at
-          if (!r.take(CLOSE_ARRAY)) {
-            do {
-              const x = r.number()
-              room[at] = x
-              // A finite float64 can still overflow float32 (1e39): checked after the conversion, as the thread does.
-              if (nonFinite === undefined && !Number.isFinite(room[at]!)) nonFinite = { at, sent: x }
-              at++
-            } while (r.take(COMMA))
-            r.expect(CLOSE_ARRAY)
-          }
+          at = r.row(room, at, bad)
           if (rows === rowLengths.length) rowLengths = grown(rowLengths)
           rowLengths[rows++] = at - rowStart
         } while (r.take(COMMA))
         r.expect(CLOSE_ARRAY)
       }
+      nonFinite = bad.first
       values = room.slice(0, at)
       lengths = rowLengths.slice(0, rows)
     } else if (topK === undefined && r.takeWord(TOP_K)) {
