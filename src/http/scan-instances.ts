@@ -203,7 +203,7 @@ function scan(r: Reader, byteLength: number): Packed | undefined {
       r.expect(COLON)
       // Every value takes at least two bytes ("0,"): room for all of them, cut to size below. Typed arrays only, off
       // the JS heap: at most ~3.5 bytes per byte of body, less than JSON.parse needs for the same body.
-      const room = new Float32Array((byteLength >> 1) + 1)
+      const room = roomFor((byteLength >> 1) + 1)
       let rowLengths = new Int32Array(16)
       let rows = 0
       let at = 0
@@ -232,6 +232,17 @@ function scan(r: Reader, byteLength: number): Packed | undefined {
   }
   if (!r.atEnd() || values === undefined || lengths === undefined) return undefined
   return { values, lengths, topK, nonFinite }
+}
+
+/** Values up to this many are read into one buffer kept for the next body (most bodies are small). */
+const KEPT_ROOM = 1 << 16
+let keptRoom = new Float32Array(0)
+
+/** A buffer for n values, unzeroed: the kept one for a small body (no allocation, no GC), else a new one. */
+function roomFor(n: number): Float32Array {
+  if (n > KEPT_ROOM) return new Float32Array(n)
+  if (keptRoom.length < n) keptRoom = new Float32Array(KEPT_ROOM)
+  return keptRoom
 }
 
 function grown(a: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> {
