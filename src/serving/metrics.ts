@@ -2,42 +2,37 @@
 // model info, per model and version (requests, latency, batches, load time and failures, the serving version), and
 // the process defaults (RSS, CPU, event-loop lag).
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import type { BatcherHooks } from './batcher.js'
 import type { Service } from './service.js'
 import type { ModelEvents } from './models.js'
 import { SERVICE_STATES } from './lifecycle.js'
+import { TallyCounter, TallyHistogram } from './tally.js'
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 export class Metrics implements ModelEvents {
   readonly registry = new Registry()
-  private readonly requests = new Counter({
-    name: 'mhe_http_requests_total',
-    help: 'HTTP requests answered, by route, method and status',
-    labelNames: ['route', 'method', 'status'] as const,
-    registers: [this.registry],
-  })
-  private readonly latency = new Histogram({
-    name: 'mhe_http_request_duration_seconds',
-    help: 'Time from request to response, by route',
-    labelNames: ['route'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  })
-  private readonly modelRequests = new Counter({
-    name: 'mhe_model_requests_total',
-    help: 'Prediction requests answered by a model version, by model, version and status',
-    labelNames: ['model', 'version', 'status'] as const,
-    registers: [this.registry],
-  })
-  private readonly modelLatency = new Histogram({
-    name: 'mhe_model_request_duration_seconds',
-    help: 'Time from request to response of the predictions a model version computed',
-    labelNames: ['model', 'version'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  })
+  // Per request and per batch: tallies (tally.ts), not prom-client's own metrics.
+  private readonly requests = new TallyCounter(this.registry, 'mhe_http_requests_total', 'HTTP requests answered, by route, method and status', [
+    'route',
+    'method',
+    'status',
+  ])
+  private readonly latency = new TallyHistogram(this.registry, 'mhe_http_request_duration_seconds', 'Time from request to response, by route', ['route'], LATENCY_BUCKETS)
+  private readonly modelRequests = new TallyCounter(
+    this.registry,
+    'mhe_model_requests_total',
+    'Prediction requests answered by a model version, by model, version and status',
+    ['model', 'version', 'status'],
+  )
+  private readonly modelLatency = new TallyHistogram(
+    this.registry,
+    'mhe_model_request_duration_seconds',
+    'Time from request to response of the predictions a model version computed',
+    ['model', 'version'],
+    LATENCY_BUCKETS,
+  )
   private readonly loadSeconds = new Gauge({
     name: 'mhe_model_load_seconds',
     help: 'How long a model version took to read, check and warm up (its last load)',
@@ -50,27 +45,9 @@ export class Metrics implements ModelEvents {
     labelNames: ['model', 'version'] as const,
     registers: [this.registry],
   })
-  private readonly queueWait = new Histogram({
-    name: 'mhe_queue_wait_seconds',
-    help: 'Time an instance waited in the batch queue',
-    labelNames: ['model', 'version'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  })
-  private readonly compute = new Histogram({
-    name: 'mhe_batch_compute_seconds',
-    help: 'Model + top-k time per batch',
-    labelNames: ['model', 'version'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  })
-  private readonly batchSize = new Histogram({
-    name: 'mhe_batch_size',
-    help: 'Instances per model call',
-    labelNames: ['model', 'version'] as const,
-    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
-    registers: [this.registry],
-  })
+  private readonly queueWait = new TallyHistogram(this.registry, 'mhe_queue_wait_seconds', 'Time an instance waited in the batch queue', ['model', 'version'], LATENCY_BUCKETS)
+  private readonly compute = new TallyHistogram(this.registry, 'mhe_batch_compute_seconds', 'Model + top-k time per batch', ['model', 'version'], LATENCY_BUCKETS)
+  private readonly batchSize = new TallyHistogram(this.registry, 'mhe_batch_size', 'Instances per model call', ['model', 'version'], [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
   private readonly rejections = new Counter({
     name: 'mhe_rejections_total',
     help: 'Requests refused, by reason (the error code)',
@@ -81,14 +58,14 @@ export class Metrics implements ModelEvents {
   /** Feeds the batch histograms of one model version; give it to its batcher. */
   batchHooks(model: string, version: number): BatcherHooks {
     const v = String(version)
-    const size = this.batchSize.labels(model, v)
-    const compute = this.compute.labels(model, v)
-    const wait = this.queueWait.labels(model, v)
+    const size = this.batchSize.at(model, v)
+    const compute = this.compute.at(model, v)
+    const wait = this.queueWait.at(model, v)
     return {
       onBatch: ({ size: n, waitMs, computeMs }) => {
-        size.observe(n)
-        compute.observe(computeMs / 1000)
-        for (const w of waitMs) wait.observe(w / 1000)
+        this.batchSize.add(size, n)
+        this.compute.add(compute, computeMs / 1000)
+        for (const w of waitMs) this.queueWait.add(wait, w / 1000)
       },
     }
   }
@@ -104,8 +81,8 @@ export class Metrics implements ModelEvents {
   /** One answer a model version computed (or refused after it was picked). */
   observeModelRequest(model: string, version: number, status: number, seconds: number): void {
     const v = String(version)
-    this.modelRequests.labels(model, v, String(status)).inc()
-    this.modelLatency.labels(model, v).observe(seconds)
+    this.modelRequests.inc(model, v, String(status))
+    this.modelLatency.observe(seconds, model, v)
   }
 
   constructor() {
@@ -188,8 +165,8 @@ export class Metrics implements ModelEvents {
   }
 
   observeRequest(route: string, method: string, status: number, seconds: number): void {
-    this.requests.labels(route, method, String(status)).inc()
-    this.latency.labels(route).observe(seconds)
+    this.requests.inc(route, method, String(status))
+    this.latency.observe(seconds, route)
   }
 
   reject(reason: string): void {
