@@ -1,6 +1,7 @@
 // A /predict JSON body of the usual shape, {"instances": [[numbers...]...], "top_k": k}, read straight from its bytes
 // into float32 rows: no string, no JS array per row, no boxed number, no depth scan, no schema walk. JSON.parse and
-// the copy into a Float32Array took ~38 µs for one instance of 768 values, this ~14 (bench/README.md, session 7).
+// the copy into a Float32Array take ~36 µs for one instance of 768 values in a hot loop, this ~24; in the server it
+// also spares the GC an array per request (bench/README.md, session 7).
 // Anything else, down to an escaped key or a duplicate one, is left to JSON.parse (undefined), so that every body
 // this takes is one JSON.parse reads the same way, and every other body is parsed and described as before.
 
@@ -32,8 +33,11 @@ const TOP_K = Buffer.from('"top_k"')
 
 /** 10^0 .. 10^22: exact in float64, so m * 10^e and m / 10^e are correctly rounded for m < 2^53 (Clinger). */
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i)
-/** Up to 15 digits, the mantissa is exact: more go to Number(), which rounds as JSON.parse does. */
-const FAST_DIGITS = 15
+/**
+ * Below it, the digits accumulated exactly (every partial value was smaller). At or past it, the number goes to
+ * Number(), which rounds as JSON.parse does.
+ */
+const EXACT = 2 ** 53
 
 /** Where the last number read by readNumber ended. (A module variable: no object per number.) */
 let numberEnd = 0
@@ -48,13 +52,11 @@ function readNumber(b: Uint8Array, i: number): number {
   const negative = c === MINUS
   if (negative) c = b[++i]!
   let m = 0
-  let digits = 0
   if (c === ZERO) {
     c = b[++i]!
   } else if (c > ZERO && c <= NINE) {
     do {
       m = m * 10 + (c - ZERO)
-      digits++
       c = b[++i]!
     } while (c >= ZERO && c <= NINE)
   } else {
@@ -70,8 +72,6 @@ function readNumber(b: Uint8Array, i: number): number {
     }
     if (i === from) return NaN
     exponent = from - i
-    // Leading zeros of a fraction (0.000123) are not significant digits.
-    digits = m === 0 ? 0 : digits + (i - from)
   }
   let fast = true
   if (c === LOWER_E || c === UPPER_E) {
@@ -89,7 +89,7 @@ function readNumber(b: Uint8Array, i: number): number {
     exponent += sign * e
   }
   numberEnd = i
-  if (fast && digits <= FAST_DIGITS && exponent >= -22 && exponent <= 22) {
+  if (fast && m < EXACT && exponent >= -22 && exponent <= 22) {
     const v = exponent < 0 ? m / POW10[-exponent]! : m * POW10[exponent]!
     return negative ? -v : v
   }
@@ -109,6 +109,8 @@ const notUsual = new NotUsual()
 
 class Reader {
   i = 0
+  /** Where the values go: the buffer kept from body to body, or, once a body outgrows it, a larger one of its own. */
+  room = keptRoom()
   constructor(private readonly b: Uint8Array) {}
 
   /** Consumes byte `c` (after spaces), or fails. */
@@ -151,8 +153,9 @@ class Reader {
    * first value that is not a finite float32 goes to `nonFinite`. The loop over one row's values, inlined: per value
    * it is most of the work.
    */
-  row(room: Float32Array, at: number, nonFinite: { first?: NonFinite }): number {
+  row(at: number, nonFinite: { first?: NonFinite }): number {
     const b = this.b
+    let room = this.room
     let i = skipSpace(b, this.i)
     if (b[i] === CLOSE_ARRAY) {
       this.i = i + 1
@@ -161,6 +164,7 @@ class Reader {
     for (;;) {
       const x = readNumber(b, i)
       if (Number.isNaN(x)) throw notUsual
+      if (at === room.length) room = this.room = doubled(room)
       room[at] = x
       // A finite float64 can still overflow float32 (1e39): checked after the conversion, as the thread does.
       if (!Number.isFinite(room[at]!) && nonFinite.first === undefined) nonFinite.first = { at, sent: x }
@@ -182,14 +186,14 @@ class Reader {
  */
 export function scanInstances(bytes: Uint8Array): Packed | undefined {
   try {
-    return scan(new Reader(bytes), bytes.length)
+    return scan(new Reader(bytes))
   } catch (err) {
     if (err === notUsual) return undefined
     throw err
   }
 }
 
-function scan(r: Reader, byteLength: number): Packed | undefined {
+function scan(r: Reader): Packed | undefined {
   r.expect(OPEN_OBJECT)
   let values: Float32Array | undefined
   let lengths: Int32Array | undefined
@@ -201,9 +205,8 @@ function scan(r: Reader, byteLength: number): Packed | undefined {
     first = false
     if (values === undefined && r.takeWord(INSTANCES)) {
       r.expect(COLON)
-      // Every value takes at least two bytes ("0,"): room for all of them, cut to size below. Typed arrays only, off
-      // the JS heap: at most ~3.5 bytes per byte of body, less than JSON.parse needs for the same body.
-      const room = roomFor((byteLength >> 1) + 1)
+      // Typed arrays only, off the JS heap, cut to size below: at most ~4 bytes per byte of body (room doubled once
+      // past the values, the copy, the row lengths), less than JSON.parse needs for the same body.
       let rowLengths = new Int32Array(16)
       let rows = 0
       let at = 0
@@ -213,14 +216,14 @@ function scan(r: Reader, byteLength: number): Packed | undefined {
         do {
           r.expect(OPEN_ARRAY)
           const rowStart = at
-          at = r.row(room, at, bad)
-          if (rows === rowLengths.length) rowLengths = grown(rowLengths)
+          at = r.row(at, bad)
+          if (rows === rowLengths.length) rowLengths = doubled(rowLengths)
           rowLengths[rows++] = at - rowStart
         } while (r.take(COMMA))
         r.expect(CLOSE_ARRAY)
       }
       nonFinite = bad.first
-      values = room.slice(0, at)
+      values = r.room.slice(0, at)
       lengths = rowLengths.slice(0, rows)
     } else if (topK === undefined && r.takeWord(TOP_K)) {
       r.expect(COLON)
@@ -234,19 +237,22 @@ function scan(r: Reader, byteLength: number): Packed | undefined {
   return { values, lengths, topK, nonFinite }
 }
 
-/** Values up to this many are read into one buffer kept for the next body (most bodies are small). */
+/**
+ * One buffer of this many values is kept for the next body (per thread: 256 KiB). A new buffer per body, sized for the
+ * body, made garbage outside the JS heap on every request, which V8 answers with full collections: c=64 0.80x vs 0.91x
+ * the HTTP ceiling, and goodput under overload fell (bench/README.md, session 7).
+ */
 const KEPT_ROOM = 1 << 16
-let keptRoom = new Float32Array(0)
+let kept: Float32Array | undefined
 
-/** A buffer for n values, unzeroed: the kept one for a small body (no allocation, no GC), else a new one. */
-function roomFor(n: number): Float32Array {
-  if (n > KEPT_ROOM) return new Float32Array(n)
-  if (keptRoom.length < n) keptRoom = new Float32Array(KEPT_ROOM)
-  return keptRoom
+function keptRoom(): Float32Array {
+  kept ??= new Float32Array(KEPT_ROOM)
+  return kept
 }
 
-function grown(a: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> {
-  const b = new Int32Array(2 * a.length)
+/** A typed array twice as long with the same first values. */
+function doubled<T extends Float32Array | Int32Array>(a: T): T {
+  const b = new (a.constructor as new (length: number) => T)(2 * a.length)
   b.set(a)
   return b
 }

@@ -45,8 +45,10 @@ t.test('the usual bodies are read as JSON.parse reads them', async (t) => {
   takes(t, '{"instances":[[1e39, -1e39, 3.4028235e38, 1e-46]]}', 'float32 overflow and underflow')
   takes(t, '{"instances":[[0.12345678901234568, 123456789012345678901, 1.7976931348623157e308, 5e-324]]}', 'more digits than the fast path')
   takes(t, '{"instances":[[1e400]]}', 'a float64 overflow')
+  takes(t, '{"instances":[[9007199254740991, 0.9007199254740991, 1234567890123456e-20, 0.00000000000000000012345]]}', 'mantissas just below 2^53')
   takes(t, '{"instances":[[0.000000000000000000000001234, 123456789012345e22, 1e22, 1e23, 9007199254740993]]}', 'past 10^22 and 2^53')
   takes(t, '{"instances":[[1]],"top_k":2.0}', 'an integral top_k written as a float')
+  takes(t, `{"instances":[${Array.from({ length: 3 }, (_, r) => `[${Array.from({ length: 30000 }, (_, j) => ((j * 7 + r) % 1000) / 997 - 0.5).join(',')}]`).join(',')}]}`, 'more values than the kept buffer holds')
   takes(t, `{"instances":[${Array.from({ length: 40 }, (_, i) => `[${i},${-i / 8}]`).join(',')}]}`, 'forty rows')
 })
 
