@@ -6,6 +6,7 @@
 // this takes is one JSON.parse reads the same way, and every other body is parsed and described as before.
 
 import type { Packed, NonFinite } from './packed-rows.js'
+import { existingInstancePool } from '../serving/instance-pools.js'
 
 const SPACE = 0x20
 const TAB = 0x09
@@ -223,7 +224,10 @@ function scan(r: Reader): Packed | undefined {
         r.expect(CLOSE_ARRAY)
       }
       nonFinite = bad.first
-      values = r.room.slice(0, at)
+      // One instance of a served featureDim: into a recycled buffer (the batch gives it back), not a new one per request.
+      const pool = rows === 1 ? existingInstancePool(at) : undefined
+      values = pool ? pool.take() : new Float32Array(at)
+      values.set(r.room.subarray(0, at))
       lengths = rowLengths.slice(0, rows)
     } else if (topK === undefined && r.takeWord(TOP_K)) {
       r.expect(COLON)

@@ -12,6 +12,7 @@ import type { LabelStore } from '../bundle/labels.js'
 import { Batcher, type BatcherHooks } from './batcher.js'
 import type { Candidate } from '../mhe/codec.js'
 import { FloatPool } from '../engine/float-pool.js'
+import { instancePool } from './instance-pools.js'
 import type { Log } from '../log.js'
 
 /** One instance on its way through the batcher: its feature vector and how many labels it wants. */
@@ -19,9 +20,6 @@ export interface Instance {
   features: Float32Array
   k: number
 }
-
-/** Upper bound on the memory kept in recycled one-instance feature buffers. */
-const INSTANCE_POOL_BYTES = 8 * 1024 * 1024
 
 /** What one loaded bundle serves: the engine, its labels, the batcher in front of it. */
 export interface Loaded {
@@ -51,7 +49,7 @@ export async function loadBundle({ dir, backend, config, log, hooks, host }: Loa
   const files = await readBundleFiles(dir)
   const labels = await readLabels(files)
   const d = files.manifest.featureDim
-  const instanceBuffers = new FloatPool(d, Math.max(16, Math.floor(INSTANCE_POOL_BYTES / (4 * d))))
+  const instanceBuffers = instancePool(d)
   const engine = await startEngine({ files, backend, thread: config.engineThread, inlineBatch: config.inlineBatch, log, host })
   // The batch size depends on the backend (a GPU wants larger batches), known only now.
   const batching = batchingFor(config, engine.backend.gpu)
