@@ -107,3 +107,22 @@ t.test('lazyChildLogger: the pino child is made on the first line at an enabled 
   const plain = { child: () => plain, level: 'info' } as unknown as FastifyBaseLogger
   t.equal(lazyChildLogger(plain, {}, {}), plain)
 })
+
+t.test('503s: a line each while rare; under a burst, the first line and then one count a second', async (t) => {
+  const { AccessLog, REFUSAL_WINDOW_MS } = await import('../../src/http/access-log.js')
+  const lines: { msg: string; statusCode?: number; refused?: number }[] = []
+  const log = { info: (o: object, msg: string) => lines.push({ ...o, msg }), error() {}, debug() {} } as unknown as FastifyBaseLogger
+  const access = new AccessLog(1000)
+  const request = { method: 'POST', url: '/predict' } as never
+  const refuse = () => access.requestCompleted(null, request, { statusCode: 503, elapsedTime: 0.5, log, server: { log } } as never)
+  for (let i = 0; i < 50; i++) refuse()
+  t.same(lines.map((l) => l.msg), ['request completed'], 'the first refusal of the burst gets its line, the others are counted')
+  await new Promise((r) => setTimeout(r, REFUSAL_WINDOW_MS + 100))
+  t.match(lines[1], { statusCode: 503, refused: 49 }, 'then one line with the count')
+  await new Promise((r) => setTimeout(r, REFUSAL_WINDOW_MS + 100))
+  t.equal(lines.length, 2, 'a quiet second writes nothing')
+  refuse()
+  t.match(lines[2], { msg: 'request completed', statusCode: 503 }, 'after the burst, a refusal gets its own line again')
+  access.requestCompleted(null, request, { statusCode: 400, elapsedTime: 0.5, log, server: { log } } as never)
+  t.match(lines[3], { statusCode: 400 }, 'other errors are never counted away')
+})
