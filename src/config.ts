@@ -24,6 +24,7 @@ export interface Config {
   /** 'auto': by backend, see batchingFor. */
   maxBatch: number | 'auto'
   maxDelayMs: number | 'auto'
+  admissionWaitMs: number
   maxQueue: number
   maxInstances: number
   maxTopK: number
@@ -84,6 +85,7 @@ export const OPTIONS = {
   backend: { env: 'MHE_BACKEND', flag: 'backend', kind: 'string', default: 'auto', help: `${BACKENDS.slice(0, -1).join(', ')} or ${BACKENDS.at(-1)}` },
   maxBatch: { env: 'MHE_MAX_BATCH', flag: 'max-batch', kind: 'int', min: 1, auto: true, default: 'auto', help: 'most instances in one model call; auto = 256 on CPU backends, 1024 on GPU backends (tensorflow-gpu, webgpu)' },
   maxDelayMs: { env: 'MHE_MAX_DELAY_MS', flag: 'max-delay-ms', kind: 'int', min: 0, auto: true, default: 'auto', help: 'longest the first queued instance waits for company (ms); 0 = one event-loop turn, so requests already received share the batch; auto = 0 on CPU backends, 1 on GPU backends' },
+  admissionWaitMs: { env: 'MHE_ADMISSION_WAIT_MS', flag: 'admission-wait-ms', kind: 'int', min: 0, default: '1000', help: 'how long a request that finds the queue full waits for room, its body unread, before its 503 (0 = refuse at once); first come, first admitted; it slows down clients that retry without waiting for Retry-After' },
   maxQueue: { env: 'MHE_MAX_QUEUE', flag: 'max-queue', kind: 'int', min: 1, default: '4096', help: 'most instances waiting; past it, 503 + Retry-After' },
   maxInstances: { env: 'MHE_MAX_INSTANCES', flag: 'max-instances', kind: 'int', min: 1, default: '1024', help: 'most instances in one request' },
   maxTopK: { env: 'MHE_MAX_TOP_K', flag: 'max-top-k', kind: 'int', min: 1, default: '300', help: 'largest top_k accepted (the demo re-ranks up to 300 candidates)' },

@@ -50,6 +50,7 @@ export class Batcher<I, O> {
   private timer: unknown = undefined
   private timerDue = 0
   private idleWaiters: (() => void)[] = []
+  private readonly roomListeners: (() => void)[] = []
 
   constructor(run: (items: I[]) => Promise<O[]>, opts: BatcherOptions) {
     if (!Number.isInteger(opts.maxBatch) || opts.maxBatch < 1) {
@@ -93,6 +94,17 @@ export class Batcher<I, O> {
 
   release(size: number): void {
     this.reservedCount = Math.max(0, this.reservedCount - size)
+    this.notifyRoom()
+  }
+
+  /** Called whenever room may have come free (a batch left the queue, held room was given back) or the batcher closed. */
+  onRoom(listener: () => void): void {
+    this.roomListeners.push(listener)
+  }
+
+  /** Closed: takes no new work (reserve fails for good). */
+  get isClosed(): boolean {
+    return this.closed
   }
 
   /** Batches in flight (0 or 1: the engine runs one batch at a time). */
@@ -127,6 +139,7 @@ export class Batcher<I, O> {
     if (this.closed) return
     this.closed = true
     this.pump()
+    this.notifyRoom()
   }
 
   /** Resolves when nothing is queued or running. */
@@ -198,6 +211,7 @@ export class Batcher<I, O> {
       return
     }
     this.inFlight = batch
+    this.notifyRoom() // its instances left the queue
     let result: Promise<O[]>
     try {
       result = Promise.resolve(this.run(batch.items))
@@ -223,6 +237,10 @@ export class Batcher<I, O> {
     }
     settleBatch(batch.segments, result)
     this.pump()
+  }
+
+  private notifyRoom(): void {
+    for (const listener of this.roomListeners) listener()
   }
 
   private notifyIdle(): void {

@@ -8,7 +8,7 @@ import { testApp, testBundle } from '../helpers/server.js'
 
 const d = 4
 const bundle = await testBundle(t, { featureDim: d, heads: [3, 3], numLabels: 9, seed: 5, outputs: 'concat' })
-const app = await testApp(t, bundle, { MHE_MAX_QUEUE: '4' })
+const app = await testApp(t, bundle, { MHE_MAX_QUEUE: '4', MHE_ADMISSION_WAIT_MS: '0' })
 await app.listen({ port: 0, host: '127.0.0.1' })
 const port = (app.server.address() as { port: number }).port
 

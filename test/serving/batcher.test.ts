@@ -593,3 +593,21 @@ t.test('property: every request settles once, outputs match inputs, limits hold'
   )
   t.notOk(details.failed, `300 random workloads: every waiter settled exactly once${details.failed ? `\n${fc.defaultReportMessage(details) ?? ''}` : ''}`)
 })
+
+t.test('onRoom: told when held room is given back, when a batch takes instances off the queue, and on close', async (t) => {
+  const { engine, batcher } = setup({ maxBatch: 2, maxDelayMs: 0, maxQueue: 4 })
+  let told = 0
+  batcher.onRoom(() => told++)
+  t.ok(batcher.reserve(2))
+  batcher.release(2)
+  t.equal(told, 1, 'held room given back')
+  track(batcher.submit([1, 2]))
+  t.equal(engine.calls.length, 1)
+  t.equal(told, 2, 'a batch took its instances off the queue')
+  t.equal(batcher.isClosed, false)
+  batcher.close()
+  t.equal(told, 3, 'closed')
+  t.equal(batcher.isClosed, true)
+  engine.finish()
+  await flush()
+})

@@ -10,7 +10,7 @@ const body = (n: number) => JSON.stringify({ instances: Array.from({ length: n }
 
 t.test('a full queue answers 503 + Retry-After at once; nothing else goes wrong', async (t) => {
   // The queue alone decides (testApp leaves the event-loop guard off): every 503 must be MHE_QUEUE_FULL.
-  const app = await testApp(t, bundle, { MHE_MAX_QUEUE: '4', MHE_MAX_BATCH: '4', MHE_MAX_DELAY_MS: '20' })
+  const app = await testApp(t, bundle, { MHE_MAX_QUEUE: '4', MHE_MAX_BATCH: '4', MHE_MAX_DELAY_MS: '20', MHE_ADMISSION_WAIT_MS: '0' })
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
   const statuses = new Map<number, number>()
   let withoutRetryAfter = 0

@@ -3,9 +3,12 @@
 // 503 MHE_QUEUE_FULL + Retry-After at once, with Connection: close, and its body is never parsed: parsing ~300 KB
 // of JSON only to refuse it is how overload used to collapse goodput (receive livelock; bench/README.md, goodput).
 // A request that got room keeps it until its route submits (Batcher.submit `reserved`): admitted, it cannot starve.
+// A request that finds no room first waits up to MHE_ADMISSION_WAIT_MS for it, its body unread, in arrival order: under
+// overload, clients that retry a 503 at once (ignoring Retry-After) otherwise cycle thousands of refusals a second,
+// whose connections and lingering closes take the CPU the admitted requests need (bench/README.md, session 7).
 
 import fp from 'fastify-plugin'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { errors } from '../../errors.js'
 
 declare module 'fastify' {
@@ -18,10 +21,83 @@ declare module 'fastify' {
   }
 }
 
-/** The batcher's side of it (Batcher.reserve and release). */
+/** The batcher's side of it (Batcher.reserve, release, onRoom, isClosed). */
 interface Room {
   reserve(size: number): boolean
   release(size: number): void
+  onRoom(listener: () => void): void
+  readonly isClosed: boolean
+}
+
+/** A request waiting for room; `admit` lets it go on (with room held, or none once the batcher closed). */
+interface Waiting {
+  request: FastifyRequest
+  size: number
+  admit: () => void
+}
+
+/** The requests waiting for room in one batcher, first come first admitted. */
+class WaitList {
+  private readonly waiting: Waiting[] = []
+  private scheduled = false
+
+  constructor(
+    private readonly batcher: Room,
+    private readonly held: WeakMap<FastifyRequest, Held>,
+  ) {
+    // Admitted in a microtask: the batcher calls this from inside its own bookkeeping.
+    batcher.onRoom(() => {
+      if (this.scheduled || this.waiting.length === 0) return
+      this.scheduled = true
+      queueMicrotask(() => {
+        this.scheduled = false
+        this.admit()
+      })
+    })
+  }
+
+  get length(): number {
+    return this.waiting.length
+  }
+
+  /** Waits for room for `request` (size instances) up to `ms`, then refuses it; one that leaves is dropped. */
+  wait(request: FastifyRequest, reply: FastifyReply, size: number, ms: number, done: (err?: Error) => void): void {
+    let settled = false
+    const settle = (err?: Error) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      reply.raw.off('close', leave)
+      const i = this.waiting.indexOf(entry)
+      if (i >= 0) this.waiting.splice(i, 1)
+      done(err)
+    }
+    const refuse = () => {
+      reply.header('connection', 'close')
+      settle(errors.queueFull())
+    }
+    const entry: Waiting = { request, size, admit: () => settle() }
+    const timer = setTimeout(refuse, ms)
+    const leave = () => settle(errors.clientClosed())
+    reply.raw.once('close', leave)
+    this.waiting.push(entry)
+    // Every arrival also lets in what fits: room that came free while no one was waiting sends no notice.
+    this.admit()
+  }
+
+  /** Lets waiting requests in, oldest first, while the batcher has room; all of them once it closed (a swap, a drain). */
+  admit(): void {
+    while (this.waiting.length > 0) {
+      const w = this.waiting[0]!
+      if (this.batcher.isClosed) {
+        w.admit() // no room held: the route leases the version now serving and is checked at submit
+        continue
+      }
+      if (!this.batcher.reserve(w.size)) return
+      this.held.set(w.request, { batcher: this.batcher, size: w.size })
+      w.admit()
+    }
+  }
 }
 
 interface Held {
@@ -36,10 +112,15 @@ const LEARN_RATE = 0.1
 
 export class Admission {
   private readonly held = new WeakMap<FastifyRequest, Held>()
+  private readonly lists = new WeakMap<Room, WaitList>()
   /** Running mean of JSON body bytes per instance, per feature dimension (one model served at a time). */
   private jsonBytesPerValue = INITIAL_JSON_BYTES_PER_VALUE
 
-  constructor(private readonly maxSize: number) {}
+  constructor(
+    private readonly maxSize: number,
+    /** How long a request without room waits for it (MHE_ADMISSION_WAIT_MS). */
+    private readonly waitMs: number,
+  ) {}
 
   /** Instances a request probably carries, from its headers: exact for raw float32, learned for JSON, else 1. */
   estimate(request: FastifyRequest, featureDim: number): number {
@@ -56,6 +137,24 @@ export class Admission {
     if (!batcher.reserve(size)) return false
     this.held.set(request, { batcher, size })
     return true
+  }
+
+  /**
+   * Holds room for the request, at once or once some comes free within waitMs (behind the requests already waiting),
+   * then calls done(); without room by then, done(503 MHE_QUEUE_FULL) with Connection: close.
+   */
+  admit(request: FastifyRequest, reply: FastifyReply, batcher: Room, featureDim: number, done: (err?: Error) => void): void {
+    let list = this.lists.get(batcher)
+    if ((list === undefined || list.length === 0) && this.hold(request, batcher, featureDim)) return done()
+    if (this.waitMs === 0 || batcher.isClosed) {
+      reply.header('connection', 'close')
+      return done(errors.queueFull())
+    }
+    if (list === undefined) {
+      list = new WaitList(batcher, this.held)
+      this.lists.set(batcher, list)
+    }
+    list.wait(request, reply, this.estimate(request, featureDim), this.waitMs, done)
   }
 
   /**
@@ -88,17 +187,17 @@ export class Admission {
 
 export default fp(
   async function admission(app) {
-    const admission = new Admission(Math.min(app.config.maxQueue, app.config.maxInstances))
+    const admission = new Admission(Math.min(app.config.maxQueue, app.config.maxInstances), app.config.admissionWaitMs)
     app.decorate('admission', admission)
     app.addHook('onRequest', (request, reply, done) => {
       // The version the route will most likely submit to (a swap in between only costs the hold: take() releases it).
       const { name } = request.params as { name?: string }
       const version = Number((request.query as { version?: unknown }).version)
       const loaded = request.routeOptions.config.admission === true ? app.mhe.models.peek(name, Number.isSafeInteger(version) ? version : undefined)?.loaded : undefined
-      if (!loaded || admission.hold(request, loaded.batcher, loaded.manifest.featureDim)) return done()
-      // Close rather than read a body we will not use; the client retries after Retry-After on a fresh connection.
-      reply.header('connection', 'close')
-      done(errors.queueFull())
+      if (!loaded) return done()
+      // A refusal closes rather than read a body we will not use; the client retries after Retry-After on a fresh
+      // connection.
+      admission.admit(request, reply, loaded.batcher, loaded.manifest.featureDim, done)
     })
     const release = (request: FastifyRequest, _reply: unknown, done: () => void): void => {
       admission.release(request)
