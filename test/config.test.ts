@@ -70,7 +70,7 @@ t.test('defaults', async (t) => {
     requestTimeoutMs: 10000,
     bodyLimit: 16 * 1024 * 1024,
     bodyTimeoutMs: 10000 + 16000,
-    maxConnections: 512,
+    maxConnections: 1024,
     maxInflightBytes: 64 * 1024 * 1024,
     apiKeys: [],
     shutdownGraceMs: 10000,
