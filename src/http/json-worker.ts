@@ -20,7 +20,6 @@ export interface JsonJob {
   maxDepth: number
 }
 
-
 export type JsonResult = Packed | { unpacked: Uint8Array } | { tooDeep: true } | { tooBig: true }
 
 const { parseBudgetBytes } = workerData as JsonThreadData

@@ -4,6 +4,7 @@ import t from 'tap'
 import * as tf from '@tensorflow/tfjs'
 import { selectBackend } from '../../src/engine/backend.js'
 import { DenseChain } from '../../src/engine/dense-chain.js'
+import { randomize, sequential } from '../helpers/dense-models.js'
 
 t.before(async () => {
   await selectBackend('wasm', { info() {}, warn() {} })
@@ -11,18 +12,6 @@ t.before(async () => {
 
 const d = 12
 
-function sequential(...layers: tf.layers.Layer[]): tf.LayersModel {
-  const m = tf.sequential()
-  for (const l of layers) m.add(l)
-  return m
-}
-
-/** Random weights and biases (a new Dense layer's biases are zeros, which would hide a bias left out). */
-function randomize(model: tf.LayersModel): tf.LayersModel {
-  let seed = 11
-  for (const l of model.layers) l.setWeights(l.getWeights().map((w) => tf.randomNormal(w.shape, 0, 1, 'float32', seed++)))
-  return model
-}
 
 /** The chain's output and the model's own for the same rows, as arrays. */
 function both(model: tf.LayersModel, chain: DenseChain): [number[][], number[][]] {
@@ -43,7 +32,7 @@ t.test('a stack of Dense layers: the same outputs as the model', async (t) => {
     ['sigmoid heads without a bias', sequential(tf.layers.dense({ units: 9, activation: 'sigmoid', useBias: false, inputShape: [d] }))],
   ]
   for (const [what, model] of models) {
-    const chain = DenseChain.of(randomize(model), d)
+    const chain = DenseChain.of(randomize(model, 11), d)
     t.ok(chain, `${what}: a chain`)
     const [got, want] = both(model, chain!)
     const diff = Math.max(...got.flatMap((row, i) => row.map((v, j) => Math.abs(v - want[i]![j]!))))

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs'
 import { selectBackend } from '../../src/engine/backend.js'
 import { DenseChain } from '../../src/engine/dense-chain.js'
 import { WasmDense } from '../../src/engine/wasm-dense.js'
+import { randomize, sequential } from '../helpers/dense-models.js'
 
 t.before(async () => {
   await selectBackend('wasm', { info() {}, warn() {} })
@@ -12,14 +13,8 @@ t.before(async () => {
 
 const d = 12
 
-/** A sequential model with random weights and biases (a new Dense layer's biases are zeros, hiding a bias left out). */
-function model(...layers: tf.layers.Layer[]): tf.LayersModel {
-  const m = tf.sequential()
-  for (const l of layers) m.add(l)
-  let seed = 5
-  for (const l of m.layers) l.setWeights(l.getWeights().map((w) => tf.randomNormal(w.shape, 0, 1, 'float32', seed++)))
-  return m
-}
+/** A sequential model with random weights and biases. */
+const model = (...layers: tf.layers.Layer[]): tf.LayersModel => randomize(sequential(...layers), 5)
 
 function rows(n: number, seed: number): Float32Array {
   return tf.tidy(() => tf.randomNormal([n, d], 0, 1, 'float32', seed).dataSync() as Float32Array)

@@ -37,11 +37,16 @@ async function until(f: () => boolean, what: string): Promise<void> {
 const answered = (c: { text: () => string }) => /\r\n\r\n\{.*\}$/s.test(c.text())
 const batcher = () => app.mhe.loaded!.batcher
 
-t.test('waiting requests get in, oldest first, as room comes free; none of them is refused', async (t) => {
-  // The whole queue held by a request that sends its headers and holds its body back.
+/** A request that holds the whole queue: it sends its headers and holds its body back. */
+async function holdQueue(): Promise<{ socket: Socket; text: () => string }> {
   const holder = await open()
   holder.socket.write(head(4))
   await until(() => batcher().reserved === 4, 'the holder to get room')
+  return holder
+}
+
+t.test('waiting requests get in, oldest first, as room comes free; none of them is refused', async (t) => {
+  const holder = await holdQueue()
   const first = await open()
   first.socket.write(head(3))
   await new Promise((r) => setTimeout(r, 50))
@@ -66,9 +71,7 @@ t.test('waiting requests get in, oldest first, as room comes free; none of them 
 })
 
 t.test('a request still without room when the wait is over: 503 + Retry-After + Connection: close, body unread', async (t) => {
-  const holder = await open()
-  holder.socket.write(head(4))
-  await until(() => batcher().reserved === 4, 'the holder to get room')
+  const holder = await holdQueue()
   const refused = await open()
   const started = Date.now()
   refused.socket.write(head(1))
@@ -85,9 +88,7 @@ t.test('a request still without room when the wait is over: 503 + Retry-After + 
 })
 
 t.test('a waiting client that leaves is dropped from the line; the next one gets its room', async (t) => {
-  const holder = await open()
-  holder.socket.write(head(4))
-  await until(() => batcher().reserved === 4, 'the holder to get room')
+  const holder = await holdQueue()
   const gone = await open()
   gone.socket.write(head(2))
   await new Promise((r) => setTimeout(r, 50))
