@@ -12,16 +12,20 @@ import type { DenseChain, DenseStep } from './dense-chain.js'
 /** tfjs-backend-wasm's FusableActivation (cc/fusable_activations.h). */
 const ACTIVATION: Record<DenseStep['activation'], number> = { linear: 0, relu: 1, relu6: 2, sigmoid: 5, elu: 6 }
 
+/** The kernel's export: shapes are pointers to int32s in the wasm heap, booleans 0 or 1. */
 type FusedMatMul = (
-  aId: number, aShape: Uint8Array, aRank: number, bId: number, bShape: Uint8Array, bRank: number,
-  transposeA: boolean, transposeB: boolean, activation: number, biasId: number, preluId: number, leakyAlpha: number, outId: number,
+  aId: number, aShape: number, aRank: number, bId: number, bShape: number, bRank: number,
+  transposeA: number, transposeB: number, activation: number, biasId: number, preluId: number, leakyAlpha: number, outId: number,
 ) => void
 
-/** The parts of tfjs-backend-wasm's BackendWasm used here. */
+/** The parts of tfjs-backend-wasm's BackendWasm used here: its emscripten module (exports, heap) and tensor ids. */
 interface WasmBackendView {
-  wasm: { cwrap(name: string, ret: null, args: string[]): FusedMatMul; HEAPF32: Float32Array }
+  wasm: { __FusedMatMul: FusedMatMul; _malloc(bytes: number): number; _free(pointer: number): void; HEAPF32: Float32Array; HEAP32: Int32Array }
   dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } | undefined }
 }
+
+/** Bytes of one layer's two shapes in the heap: [1, n, inDim] (the rows) and [1, inDim, outDim] (the kernel). */
+const SHAPE_BYTES = 2 * 3 * 4
 
 /** A tensor held as a buffer: its id and byte offset in the wasm heap. */
 interface Slot {
@@ -36,8 +40,6 @@ interface Layer {
   activation: number
   inDim: number
   outDim: number
-  /** [1, inDim, outDim] as the kernel reads shapes: int32 bytes. */
-  kernelShape: Uint8Array
 }
 
 export class WasmDense {
@@ -45,18 +47,25 @@ export class WasmDense {
   private input: Slot | undefined
   private outputs: Slot[] = []
   private disposed = false
+  /** The layers' shapes in the wasm heap (SHAPE_BYTES each), and the row count they were last written for. */
+  private readonly shapes: number
+  private shapesRows = 0
 
   private constructor(
     private readonly backend: WasmBackendView,
-    private readonly kernel: FusedMatMul,
     private readonly layers: Layer[],
-  ) {}
+  ) {
+    this.shapes = backend.wasm._malloc(SHAPE_BYTES * layers.length)
+    layers.forEach((l, i) => backend.wasm.HEAP32.set([1, l.inDim, l.outDim], (this.shapes + i * SHAPE_BYTES + 12) >> 2))
+  }
 
   /** The chain as direct kernel calls, or undefined when the wasm backend is not active or not as expected. */
   static of(chain: DenseChain, featureDim: number): WasmDense | undefined {
     if (tf.getBackend() !== 'wasm') return undefined
     const backend = tf.backend() as unknown as Partial<WasmBackendView>
-    if (typeof backend.wasm?.cwrap !== 'function' || typeof backend.dataIdMap?.get !== 'function') return undefined
+    const wasm = backend.wasm
+    if (typeof wasm?.__FusedMatMul !== 'function' || typeof wasm._malloc !== 'function' || typeof wasm._free !== 'function') return undefined
+    if (typeof backend.dataIdMap?.get !== 'function') return undefined
     const view = backend as WasmBackendView
     const idOf = (t: tf.Tensor | undefined): number | undefined => (t === undefined ? 0 : view.dataIdMap.get(t.dataId)?.id)
     const layers: Layer[] = []
@@ -66,12 +75,12 @@ export class WasmDense {
       const kernelId = idOf(s.kernel)
       const biasId = idOf(s.bias)
       if (rows !== inDim || kernelId === undefined || biasId === undefined || s.kernel.dtype !== 'float32') return undefined
-      layers.push({ kernelId, biasId, activation: ACTIVATION[s.activation], inDim, outDim, kernelShape: shapeBytes(1, inDim, outDim) })
+      layers.push({ kernelId, biasId, activation: ACTIVATION[s.activation], inDim, outDim })
       inDim = outDim
     }
     let direct: WasmDense | undefined
     try {
-      direct = new WasmDense(view, view.wasm.cwrap('_FusedMatMul', null, KERNEL_ARGS), layers)
+      direct = new WasmDense(view, layers)
       const probe = tf.randomNormal([2, featureDim], 0, 1, 'float32', 7) as tf.Tensor2D
       const got = direct.run(probe.dataSync() as Float32Array, 2)
       const want = tf.tidy(() => chain.run(probe))
@@ -93,22 +102,30 @@ export class WasmDense {
     if (n > this.capacity) this.grow(n)
     const first = this.layers[0]!
     if (features.length !== n * first.inDim) throw new Error(`features has ${features.length} values, expected ${n} * ${first.inDim}`)
-    // The heap's view is read each time: the wasm memory may have grown (and been replaced) since the last batch.
-    this.backend.wasm.HEAPF32.set(features, this.input!.offset >> 2)
+    // The heap's views are read each time: the wasm memory may have grown (and been replaced) since the last batch.
+    const wasm = this.backend.wasm
+    if (n !== this.shapesRows) {
+      this.layers.forEach((l, i) => wasm.HEAP32.set([1, n, l.inDim], (this.shapes + i * SHAPE_BYTES) >> 2))
+      this.shapesRows = n
+    }
+    wasm.HEAPF32.set(features, this.input!.offset >> 2)
     let from = this.input!
-    this.layers.forEach((l, i) => {
+    for (let i = 0; i < this.layers.length; i++) {
+      const l = this.layers[i]!
       const to = this.outputs[i]!
-      this.kernel(from.id, shapeBytes(1, n, l.inDim), 3, l.kernelId, l.kernelShape, 3, false, false, l.activation, l.biasId, 0, 0, to.id)
+      const shapes = this.shapes + i * SHAPE_BYTES
+      wasm.__FusedMatMul(from.id, shapes, 3, l.kernelId, shapes + 12, 3, 0, 0, l.activation, l.biasId, 0, 0, to.id)
       from = to
-    })
+    }
     const start = from.offset >> 2
-    return this.backend.wasm.HEAPF32.slice(start, start + n * this.layers[this.layers.length - 1]!.outDim)
+    return wasm.HEAPF32.slice(start, start + n * this.layers[this.layers.length - 1]!.outDim)
   }
 
   dispose(): void {
     if (this.disposed) return
     this.disposed = true
     this.release()
+    this.backend.wasm._free(this.shapes)
   }
 
   /** Buffers for at least n rows (doubling, so a few sizes cover every batch size). */
@@ -136,11 +153,4 @@ export class WasmDense {
     this.outputs = []
     this.capacity = 0
   }
-}
-
-const KERNEL_ARGS = ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number', 'number', 'number', 'number', 'number']
-
-/** A shape as the kernel reads it: int32s, passed as bytes. */
-function shapeBytes(...dims: number[]): Uint8Array {
-  return new Uint8Array(Int32Array.from(dims).buffer)
 }

@@ -5,6 +5,7 @@
 import { refusal } from './batch-admission.js'
 import { CancelledError, DeadlineExceededError } from './batch-errors.js'
 import { BatchQueue, type Batch } from './batch-queue.js'
+import { Deadlines } from './batch-deadlines.js'
 import { checkOutcome, settleBatch, Waiter, type AbortLike, type BatchOutcome } from './batch-settlement.js'
 import { systemClock, type Clock } from './clock.js'
 
@@ -51,6 +52,7 @@ export class Batcher<I, O> {
   private timerDue = 0
   private idleWaiters: (() => void)[] = []
   private readonly roomListeners: (() => void)[] = []
+  private readonly deadlines: Deadlines<Waiter<I, O>>
 
   constructor(run: (items: I[]) => Promise<O[]>, opts: BatcherOptions) {
     if (!Number.isInteger(opts.maxBatch) || opts.maxBatch < 1) {
@@ -68,6 +70,10 @@ export class Batcher<I, O> {
     this.maxQueue = opts.maxQueue
     this.clock = opts.clock ?? systemClock
     this.hooks = opts.hooks ?? {}
+    this.deadlines = new Deadlines(this.clock, (waiter) => {
+      waiter.fail(new DeadlineExceededError('the request deadline passed before it finished'))
+      this.pump()
+    })
   }
 
   /** Instances waiting (not yet in a running batch). */
@@ -128,7 +134,7 @@ export class Batcher<I, O> {
     if (items.length === 0) return Promise.resolve([])
     return new Promise<O[]>((resolve, reject) => {
       const waiter = new Waiter<I, O>(items, now, deadline, signal, resolve, reject)
-      this.watch(waiter, now)
+      this.watch(waiter)
       this.queue.push(waiter)
       this.pump()
     })
@@ -138,6 +144,7 @@ export class Batcher<I, O> {
   close(): void {
     if (this.closed) return
     this.closed = true
+    this.deadlines.close()
     this.pump()
     this.notifyRoom()
   }
@@ -149,7 +156,7 @@ export class Batcher<I, O> {
   }
 
   /** Rejects the request as soon as its client leaves or its deadline passes, even while a part of it runs. */
-  private watch(waiter: Waiter<I, O>, now: number): void {
+  private watch(waiter: Waiter<I, O>): void {
     const { signal, deadline } = waiter
     if (signal) {
       const onAbort = (): void => {
@@ -160,11 +167,8 @@ export class Batcher<I, O> {
       waiter.onSettle(() => signal.removeEventListener('abort', onAbort))
     }
     if (deadline !== undefined) {
-      const timer = this.clock.setTimeout(() => {
-        waiter.fail(new DeadlineExceededError('the request deadline passed before it finished'))
-        this.pump()
-      }, deadline - now)
-      waiter.onSettle(() => this.clock.clearTimeout(timer))
+      this.deadlines.watch(waiter as Waiter<I, O> & { deadline: number })
+      waiter.onSettle(() => this.deadlines.forget(waiter))
     }
   }
 

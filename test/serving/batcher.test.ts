@@ -362,7 +362,10 @@ t.test('a deadline passed while queued rejects at the deadline and never runs', 
   engine.finish()
   await flush()
   t.same(ok.value, ['out:4'])
-  t.equal(clock.pending, 0, 'the settled request left no deadline timer behind')
+  // One timer for all deadlines, left armed when requests settle first: it fires once, finds no one, and stops.
+  t.ok(clock.pending <= 1, 'at most the one deadline timer is armed')
+  clock.advance(1000)
+  t.equal(clock.pending, 0, 'the settled requests left no deadline timer behind')
 
   const past = track(batcher.submit([5], { deadline: clock.now() }))
   await flush()
@@ -394,6 +397,32 @@ t.test('a deadline that passes while the request runs still rejects on time', as
   await flush()
   t.equal(a.settles, 1)
   t.equal(a.state, 'rejected')
+})
+
+t.test('deadlines in any order share one timer, each rejecting at its own time; close leaves no timer', async (t) => {
+  const { clock, engine, batcher } = setup({ maxBatch: 1, maxDelayMs: 0, maxQueue: 100 })
+  batcher.submit([0]) // keeps the engine busy: the others stay queued
+  clock.advance(0)
+  const deadlines = [50, 20, 80, 20, 35, 1000]
+  const requests = deadlines.map((deadline, i) => track(batcher.submit([i + 1], { deadline })))
+  t.equal(clock.pending, 1, 'one timer for all of them')
+  for (const at of [19, 20, 34, 35, 49, 50, 79, 80]) {
+    clock.advance(at - clock.now())
+    await flush()
+    const rejected = requests.filter((r) => r.state === 'rejected').length
+    t.equal(rejected, deadlines.filter((d) => d <= at).length, `at t=${at}, exactly the requests past their deadline are rejected`)
+  }
+  for (const r of requests.slice(0, 5)) t.type(r.error, DeadlineExceededError)
+  t.equal(requests[5]!.state, 'pending')
+  t.equal(clock.pending, 1, 'armed for the one left')
+  batcher.close()
+  t.equal(clock.pending, 1, 'closed with a request left: its deadline still holds')
+  for (let i = 0; i < 2; i++) {
+    engine.finish()
+    await flush()
+  }
+  t.same(requests[5]!.value, ['out:6'])
+  t.equal(clock.pending, 0, 'closed and nothing left: no timer')
 })
 
 t.test('close() refuses new work, runs what is queued at once, drain() waits for it', async (t) => {

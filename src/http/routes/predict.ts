@@ -16,6 +16,9 @@ import { MODEL_NAME_HEADER, MODEL_VERSION_HEADER } from '../model-address.js'
 import type { Candidate } from '../../mhe/codec.js'
 import { PackedRows } from '../packed-rows.js'
 import { INSTANCES_DEPTH } from '../scan-instances.js'
+import { predictAnswerJson } from '../predict-answer.js'
+
+const JSON_UTF8 = 'application/json; charset=utf-8'
 
 /** Value j of n x d features is not a finite float32; `sent` is what the client sent there. */
 const notFinite = (j: number, d: number, sent: unknown) =>
@@ -165,12 +168,6 @@ interface BinaryRequest {
 const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { config, mhe: service } = app
 
-  const toPrediction = (candidates: Candidate[], labels: Loaded['labels']) => {
-    const topK = candidates.map((c) => ({ label_id: c.id, label: labels.name(c.id), score: Math.exp(c.logScore) }))
-    const best = candidates[0]!
-    return { ...topK[0]!, head_ids: best.headIds, top_k: topK }
-  }
-
   /** Queues the instances of a parsed request, waits for their batch and answers; shared by every route. */
   const answer = async (served: ServedVersion, features: Float32Array, k: number, request: FastifyRequest, reply: FastifyReply) => {
     // Let go of the parsed body before waiting for the batch. Held across the wait, its arrays (one JS array of
@@ -180,8 +177,9 @@ const predictRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const results = await predictFeatures(config, service, served.loaded, features, k, reply)
     const { manifest, labels } = served.loaded
     const modelVersion = String(served.version)
-    reply.header(MODEL_NAME_HEADER, served.model).header(MODEL_VERSION_HEADER, modelVersion)
-    return { model: served.model, version: manifest.version, model_version: modelVersion, predictions: results.map((c) => toPrediction(c, labels)) }
+    // Already JSON (predict-answer.ts): with its content type set, Fastify sends the text as it is.
+    reply.header(MODEL_NAME_HEADER, served.model).header(MODEL_VERSION_HEADER, modelVersion).header('content-type', JSON_UTF8)
+    return predictAnswerJson({ model: served.model, version: manifest.version, modelVersion }, results, labels)
   }
 
   const acquire = (request: FastifyRequest<{ Params: { name?: string }; Querystring: Partial<VersionQuery> }>): ServedVersion => {
