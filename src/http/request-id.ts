@@ -9,9 +9,16 @@ import type { FastifyRequest } from 'fastify'
 /** A caller's id we echo: up to 128 characters of letters, digits and `-_.:/+=@`; anything else gets a fresh UUID. */
 const ACCEPTED_ID = /^[\w.:/+=@-]{1,128}$/
 
+/**
+ * A made id has a UUID's shape: the first 24 characters of a random UUID, drawn once per process (so ids from
+ * different processes and replicas differ), then a 12-digit hex counter. A random UUID per request cost ~2 µs.
+ */
+const MADE_PREFIX = randomUUID().slice(0, 24)
+let made = 0
+
 export function requestId(req: IncomingMessage): string {
   const given = req.headers['x-request-id']
-  return typeof given === 'string' && ACCEPTED_ID.test(given) ? given : randomUUID()
+  return typeof given === 'string' && ACCEPTED_ID.test(given) ? given : MADE_PREFIX + (made++).toString(16).padStart(12, '0')
 }
 
 /** `/predict?top_k=3&token=x` -> `/predict?(query not logged)`. */

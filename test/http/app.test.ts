@@ -71,7 +71,9 @@ t.test('health, model metadata, docs, request ids', async (t) => {
     const res = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': bad } })
     t.match(res.headers['x-request-id'], /^[0-9a-f-]{36}$/, `${JSON.stringify(bad.slice(0, 10))}: replaced by a fresh id`)
   }
-  t.ok((await app.inject('/health/live')).headers['x-request-id'], 'one is made otherwise')
+  const made = await Promise.all([1, 2, 3].map(async () => (await app.inject('/health/live')).headers['x-request-id']))
+  for (const id of made) t.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'one is made otherwise, shaped as a UUID')
+  t.equal(new Set(made).size, 3, 'each request its own')
 })
 
 t.test('bad input: 4xx with a stable code and a message naming what was expected', async (t) => {

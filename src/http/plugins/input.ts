@@ -57,7 +57,10 @@ export default fp(
       return validate
     })
     app.removeContentTypeParser('text/plain')
-    app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
+    // Raw float32 bodies read as JSON ones are (read-body.ts: one socket read is used in place); the route copies them.
+    app.addContentTypeParser('application/octet-stream', (request, payload, done) => {
+      readBody(payload, Number(request.headers['content-length']), request.routeOptions.bodyLimit ?? app.config.bodyLimit, done)
+    })
     // Plain JSON.parse: a "__proto__" key becomes an own property (JSON.parse never sets a prototype), which the
     // body schemas refuse by name as an unknown field.
     app.removeContentTypeParser('application/json')
