@@ -44,9 +44,9 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     logController: new AccessLog(config.slowRequestMs),
     childLoggerFactory: lazyChildLogger,
     // Every socket bounded in time (README "Limits"): the whole request must arrive within requestTimeout (else
-    // 408, clientErrorHandler), its headers within headersTimeout; a socket silent both ways is closed by
-    // plugins/limits.ts (not connectionTimeout: Node's per-socket timer costs every request).
+    // 408, clientErrorHandler), its headers within headersTimeout, and a socket silent both ways is closed.
     requestTimeout: timeouts.requestMs,
+    connectionTimeout: timeouts.idleMs,
     // Node checks those deadlines every connectionsCheckingInterval (30 s by default: far past a short deadline).
     http: { headersTimeout: timeouts.headersMs, connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(timeouts.headersMs / 4))) },
     clientErrorHandler,

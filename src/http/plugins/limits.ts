@@ -1,14 +1,12 @@
 // What a client may hold (README "Limits"): open connections (MHE_MAX_CONNECTIONS), request-body bytes in flight
 // (MHE_MAX_INFLIGHT_BYTES: what bounds the memory bodies take), and `Expect: 100-continue` answered only once the
 // request passed the checks that need no body (auth, length, in-flight bytes). A connection closed while its body
-// is still arriving lingers (src/http/lingering-close.ts), one silent both ways is closed (src/http/idle-sockets.ts).
-// The deadlines on requests and headers are Fastify options (src/http/app.ts).
+// is still arriving lingers (src/http/lingering-close.ts). The deadlines on sockets are Fastify options
+// (src/http/app.ts).
 
 import fp from 'fastify-plugin'
 import { errors } from '../../errors.js'
 import { lingerOnClose } from '../lingering-close.js'
-import { closeIdleSockets } from '../idle-sockets.js'
-import { socketTimeouts } from '../../config.js'
 
 const MIB = 1024 * 1024
 
@@ -18,8 +16,6 @@ export default fp(
     // Past it Node closes a new connection at once: cheaper than answering it, and a client retries elsewhere.
     app.server.maxConnections = maxConnections
     lingerOnClose(app.server, bodyLimit)
-    const stopIdleSweep = closeIdleSockets(app.server, socketTimeouts(app.config).idleMs)
-    app.addHook('onClose', async () => stopIdleSweep())
     // With a listener here Node sends no `100 Continue` by itself; the preParsing hook below sends it.
     app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res))
 
