@@ -63,13 +63,14 @@ export async function run(): Promise<ScenarioResult> {
       const at = (c: number) => r.rows.find((x) => x.connections === c)!
       const at64 = at(64)
       const ratio = at64.ratio as number
-      const ratio1 = at(1).ratio as number
+      // From the req/s themselves, not the ratio rounded for the table (0.59993 is not 0.6).
+      const ratio1 = (at(1).predictReqPerSec as number) / (at(1).ceilingReqPerSec as number)
       const p99Limit = (at64.ceilingP99Ms as number) + maxDelayMs + 5
       r.checks.push(
         { name: 'c=64 req/s as shipped vs bare Fastify (no logger)', target: '>= 0.85x', value: `${ratio}x (${at64.ratioToLogged}x the ceiling with pino at info)`, pass: ratio >= 0.85 },
         { name: 'c=64 p99', target: `<= bare ceiling p99 + ${maxDelayMs} + 5 = ${round(p99Limit)} ms`, value: `${at64.predictP99Ms} ms`, pass: (at64.predictP99Ms as number) <= p99Limit },
         { name: 'c=64 errors', target: '0', value: String(at64.predictErrors), pass: at64.predictErrors === 0 },
-        { name: 'c=1 req/s as shipped vs bare Fastify', target: '>= 0.6x', value: `${ratio1}x`, pass: ratio1 >= 0.6 },
+        { name: 'c=1 req/s as shipped vs bare Fastify', target: '>= 0.6x', value: `${round(ratio1, 4)}x`, pass: ratio1 >= 0.6 },
         { name: '10^6-label bundle ready (spawn to /health/ready 200)', target: '< 3000 ms', value: `${round(readyMs, 0)} ms (${round(readyCpuMs, 0)} ms of CPU)`, pass: readyMs < 3000 },
         { name: '10^6-label bundle RSS (peak under load)', target: '< 300 MB', value: `${round(peakRssMb, 0)} MB`, pass: peakRssMb < 300 },
       )
