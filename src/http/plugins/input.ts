@@ -4,7 +4,7 @@
 // before parsing (src/http/json-depth.ts): a route declares how deep its schema goes (`config.jsonDepth`).
 
 import fp from 'fastify-plugin'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyContextConfig } from 'fastify'
 import { Ajv } from 'ajv'
 import { errors } from '../../errors.js'
 import { JSON_BODY_RSS_FACTOR, jsonThreadHeapBytes } from '../../config.js'
@@ -64,10 +64,10 @@ export default fp(
     // Plain JSON.parse: a "__proto__" key becomes an own property (JSON.parse never sets a prototype), which the
     // body schemas refuse by name as an unknown field.
     app.removeContentTypeParser('application/json')
-    const onJson = (request: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void) => {
+    const onJson = (config: FastifyContextConfig, body: Buffer, done: (err: Error | null, body?: unknown) => void) => {
       if (body.length === 0) return done(errors.badRequest('expected a JSON body, got an empty body'))
-      const depth = request.routeOptions.config.jsonDepth ?? DEFAULT_JSON_DEPTH
-      const pack = request.routeOptions.config.packInstances === true
+      const depth = config.jsonDepth ?? DEFAULT_JSON_DEPTH
+      const pack = config.packInstances === true
       // Large: the depth scan, the parse and the packing all happen on the JSON thread.
       if (pack && body.length >= OFF_LOOP_BYTES) {
         jsonThread.parse(body, depth).then((r) => {
@@ -88,8 +88,9 @@ export default fp(
     }
     // Read by readBody, not Fastify's parseAs: no concatenation of a large body in one event-loop turn.
     app.addContentTypeParser('application/json', (request, payload, done) => {
-      const limit = request.routeOptions.bodyLimit ?? app.config.bodyLimit
-      readBody(payload, Number(request.headers['content-length']), limit, (err, body) => (err || !body ? done(err) : onJson(request, body, done)))
+      // routeOptions is an object Fastify builds on every read: read once.
+      const { bodyLimit, config } = request.routeOptions
+      readBody(payload, Number(request.headers['content-length']), bodyLimit ?? app.config.bodyLimit, (err, body) => (err || !body ? done(err) : onJson(config, body, done)))
     })
     const heapBytes = jsonThreadHeapBytes(app.config.bodyLimit)
     const heapMb = Math.ceil(heapBytes / (1024 * 1024))

@@ -143,7 +143,7 @@ export async function predictFeatures(
 
   // A client that leaves takes its queued instances with it.
   const abort = new ConnectionClosed()
-  reply.raw.once('close', () => {
+  reply.raw.on('close', () => {
     if (!reply.raw.writableFinished) abort.abort()
   })
   // The batcher's refusals (queue full, closed, deadline, client gone) go to the error handler as they are.
