@@ -1,7 +1,7 @@
 // The JSON answer of the predict routes (schemas.ts PredictResponse), written straight from the candidates: the same
 // bytes as the schema's serializer (test/http/predict-answer.test.ts compares them), without the three objects per
-// label it needs as input. 0.65 vs 2.6 µs for one instance in a hot loop; in the server it was ~15 µs of a lone
-// request's ~270 (bench/README.md, session 8).
+// label it needs as input. 0.65 vs 2.6 µs for one instance in a hot loop; in the profile of a lone request, ~4 µs
+// where the objects and the serializer took ~15 of its ~270 (bench/README.md, session 8).
 
 import type { Candidate } from '../mhe/codec.js'
 

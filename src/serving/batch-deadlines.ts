@@ -1,5 +1,5 @@
-// The deadlines of a batcher's requests on one timer. A timer per request cost ~4 µs of a lone request's ~270: Node
-// made and dropped its list of timers and re-armed libuv's timer for each (bench/README.md, session 8). Here the
+// The deadlines of a batcher's requests on one timer. A timer per request cost ~4 µs of a lone request's ~270 (its
+// insertion into and removal from Node's timer lists, in the profile at c=1; bench/README.md, session 8). Here the
 // timer is armed for the earliest deadline and left armed when requests settle before it; when it fires, it expires
 // the requests past due and re-arms for the next deadline, or stops when no request is left.
 
