@@ -49,13 +49,14 @@ export class WasmDense {
   private disposed = false
   /** The layers' shapes in the wasm heap (SHAPE_BYTES each), and the row count they were last written for. */
   private readonly shapes: number
-  private shapesRows = 0
+  private shapesRows = -1
 
   private constructor(
     private readonly backend: WasmBackendView,
     private readonly layers: Layer[],
   ) {
     this.shapes = backend.wasm._malloc(SHAPE_BYTES * layers.length)
+    if (this.shapes === 0) throw new Error('wasm backend: no memory for the kernel shapes')
     layers.forEach((l, i) => backend.wasm.HEAP32.set([1, l.inDim, l.outDim], (this.shapes + i * SHAPE_BYTES + 12) >> 2))
   }
 

@@ -9,6 +9,12 @@ import { errors } from '../errors.js'
 type Done = (err: Error | null, body?: Buffer) => void
 
 /**
+ * A chunk up to this size that is the whole body is used in place: one socket read is at most 64 KiB. A larger one
+ * comes from an in-process caller (Fastify's inject), whose buffer the JSON thread must not take over (transfer).
+ */
+const IN_PLACE_MAX = 64 * 1024
+
+/**
  * Reads `payload` whole. `declared` is the Content-Length (NaN for a chunked body, read as chunks then joined once);
  * more than `limit` bytes is 413, as Fastify answers it.
  */
@@ -35,7 +41,7 @@ export function readBody(payload: Readable, declared: number, limit: number, don
       return finish(known ? errors.badRequest(`expected a body of ${declared} bytes (Content-Length), got more`) : errors.bodyTooLarge(limit))
     }
     if (!known) chunks.push(b)
-    else if (received === 0 && b.length === declared) single = b
+    else if (received === 0 && b.length === declared && declared <= IN_PLACE_MAX) single = b
     else b.copy((whole ??= Buffer.allocUnsafeSlow(declared)), received)
     received += b.length
   }

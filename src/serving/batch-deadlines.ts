@@ -43,6 +43,8 @@ export class Deadlines<W extends Expiring> {
     this.stop()
     this.due = due
     this.timer = this.clock.setTimeout(() => this.fire(), due - this.clock.now())
+    // Left armed past the last request, it must not hold the process open (a request that waits holds its socket).
+    ;(this.timer as { unref?: () => void }).unref?.()
   }
 
   private stop(): void {
