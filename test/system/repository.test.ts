@@ -119,7 +119,9 @@ t.test('unload under load waits for the requests in flight: each gets its answer
   const heavy = { featureDim: 128, heads: [64, 64], numLabels: 4096 }
   await addVersion(repo, 'h', 1, heavy)
   await addVersion(repo, 'b', 1, B)
-  const server = await startServer({ MHE_MODEL_REPOSITORY: repo, MHE_BACKEND: 'wasm', MHE_ADMIN_KEYS: ADMIN })
+  // Requests wait up to 20 ms for company in the batcher (batches of up to all 16 clients), so that some are in flight
+  // whenever the unload comes: a fast server otherwise spends most of the time waiting for this process's clients.
+  const server = await startServer({ MHE_MODEL_REPOSITORY: repo, MHE_BACKEND: 'wasm', MHE_ADMIN_KEYS: ADMIN, MHE_MAX_BATCH: '1024', MHE_MAX_DELAY_MS: '20' })
   t.teardown(() => server.child.kill('SIGKILL'))
   const payload = body(heavy.featureDim, 64) // batches that take a while, so requests are in flight when unload comes
   const loop = loadLoop(16, () => post(`${server.url}/models/h/predict?version=1`, payload, 'h'))
