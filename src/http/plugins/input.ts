@@ -4,7 +4,8 @@
 // before parsing (src/http/json-depth.ts): a route declares how deep its schema goes (`config.jsonDepth`).
 
 import fp from 'fastify-plugin'
-import type { FastifyContextConfig } from 'fastify'
+import type { FastifyContextConfig, FastifyRequest } from 'fastify'
+import type { Readable } from 'node:stream'
 import { Ajv } from 'ajv'
 import { errors } from '../../errors.js'
 import { JSON_BODY_RSS_FACTOR, jsonThreadHeapBytes } from '../../config.js'
@@ -57,10 +58,11 @@ export default fp(
       return validate
     })
     app.removeContentTypeParser('text/plain')
-    // Raw float32 bodies read as JSON ones are (read-body.ts: one socket read is used in place); the route copies them.
-    app.addContentTypeParser('application/octet-stream', (request, payload, done) => {
-      readBody(payload, Number(request.headers['content-length']), request.routeOptions.bodyLimit ?? app.config.bodyLimit, done)
-    })
+    /** The request's body whole, within its route's body limit (read-body.ts: one socket read is used in place). */
+    const readRequestBody = (request: FastifyRequest, payload: Readable, bodyLimit: number | undefined, done: (err: Error | null, body?: Buffer) => void) =>
+      readBody(payload, Number(request.headers['content-length']), bodyLimit ?? app.config.bodyLimit, done)
+    // Raw float32 bodies are read as JSON ones are; the route copies them.
+    app.addContentTypeParser('application/octet-stream', (request, payload, done) => readRequestBody(request, payload, request.routeOptions.bodyLimit, done))
     // Plain JSON.parse: a "__proto__" key becomes an own property (JSON.parse never sets a prototype), which the
     // body schemas refuse by name as an unknown field.
     app.removeContentTypeParser('application/json')
@@ -90,7 +92,7 @@ export default fp(
     app.addContentTypeParser('application/json', (request, payload, done) => {
       // routeOptions is an object Fastify builds on every read: read once.
       const { bodyLimit, config } = request.routeOptions
-      readBody(payload, Number(request.headers['content-length']), bodyLimit ?? app.config.bodyLimit, (err, body) => (err || !body ? done(err) : onJson(config, body, done)))
+      readRequestBody(request, payload, bodyLimit, (err, body) => (err || !body ? done(err) : onJson(config, body, done)))
     })
     const heapBytes = jsonThreadHeapBytes(app.config.bodyLimit)
     const heapMb = Math.ceil(heapBytes / (1024 * 1024))
