@@ -3,10 +3,12 @@
 // names decoded on lookup. LabelStore.read indexes the file chunk by chunk as it arrives, so a server that loads a new
 // version while it serves never blocks its event loop for the whole file; release() hands the memory back at once
 // instead of at the next major GC, and a large store is an allocation that the C allocator maps and unmaps by itself
-// (see storeBuffer), so that unloading a version gives its memory back to the OS.
+// (see storeBuffer), so that unloading a version gives its memory back to the OS. Versions whose label files hold the
+// same bytes (a model retrained on the same labels) share one store: the file is compared with the stores in memory
+// instead of indexed again, which costs a load a byte compare instead of the index and the memory.
 
 import { isUtf8 } from 'node:buffer'
-import { open } from 'node:fs/promises'
+import { open, type FileHandle } from 'node:fs/promises'
 import { MessageChannel } from 'node:worker_threads'
 import { BundleError } from '../errors.js'
 
@@ -114,6 +116,37 @@ function freeNow(buffer: ArrayBuffer): void {
   port2.close()
 }
 
+/** The buffers of a store read from a file, held by every store over the same bytes; freed when the last lets go. */
+interface Held {
+  bytes: Buffer
+  starts: Uint32Array
+  size: number
+  holders: number
+}
+
+/** The stores read from files and not yet released, by file length: the ones a new file may be the same as. */
+const heldByLength = new Map<number, Set<Held>>()
+
+function letGo(held: Held): void {
+  if (--held.holders > 0) return
+  const same = heldByLength.get(held.bytes.length)
+  same?.delete(held)
+  if (same?.size === 0) heldByLength.delete(held.bytes.length)
+  freeNow(held.bytes.buffer as ArrayBuffer)
+  if (held.starts.buffer !== held.bytes.buffer) freeNow(held.starts.buffer as ArrayBuffer) // grown or trimmed: a buffer of its own
+}
+
+/** Whether the file open as `fh` holds exactly `bytes` (read and compared a chunk at a time, stopping at the first difference). */
+async function fileHolds(fh: FileHandle, bytes: Buffer): Promise<boolean> {
+  const chunk = Buffer.allocUnsafeSlow(Math.min(READ_CHUNK, bytes.length))
+  for (let at = 0; at < bytes.length; ) {
+    const { bytesRead } = await fh.read(chunk, 0, Math.min(chunk.length, bytes.length - at), at)
+    if (bytesRead === 0 || !chunk.subarray(0, bytesRead).equals(bytes.subarray(at, at + bytesRead))) return false
+    at += bytesRead
+  }
+  return true
+}
+
 export class LabelStore {
   /** Number of labels (lines). */
   readonly size: number
@@ -121,16 +154,16 @@ export class LabelStore {
   private bytes: Buffer
   /** starts[i] = byte offset of line i; starts[size] = end of the last line + its line break. */
   private starts: Uint32Array
-  /** Whether `bytes` and `starts` are this store's own buffers (read), so that release() may free them. */
-  private readonly owned: boolean
+  /** The buffers this store holds with others over the same file bytes (read), which release() lets go of. */
+  private readonly held: Held | undefined
   private released = false
 
-  private constructor(bytes: Buffer, starts: Uint32Array, size: number, file: string, owned: boolean) {
+  private constructor(bytes: Buffer, starts: Uint32Array, size: number, file: string, held?: Held) {
     this.bytes = bytes
     this.starts = starts
     this.size = size
     this.file = file
-    this.owned = owned
+    this.held = held
   }
 
   /**
@@ -142,19 +175,25 @@ export class LabelStore {
     const index = new LineIndex(0)
     index.scan(bytes, 0, bytes.length)
     const { starts, size } = index.finish(bytes)
-    return new LabelStore(bytes, starts, size, file, false)
+    return new LabelStore(bytes, starts, size, file)
   }
 
   /**
    * Reads and indexes `file` a chunk at a time (the event loop runs between chunks). `expectedLines` sizes the
-   * offsets array up front (the manifest's numLabels). Errors as fromBuffer; a file that cannot be read rejects with
-   * the fs error (its `code` set).
+   * offsets array up front (the manifest's numLabels). A file with the same bytes as a store read before and not
+   * released shares that store's buffers. Errors as fromBuffer; a file that cannot be read rejects with the fs error
+   * (its `code` set).
    */
   static async read(file: string, expectedLines = 0): Promise<LabelStore> {
     const fh = await open(file, 'r')
     try {
       const { size: length } = await fh.stat()
       if (length >= 2 ** 32) throw new BundleError(file, `is ${length} bytes, the label store holds at most 4 GiB`)
+      for (const held of [...(heldByLength.get(length) ?? [])]) {
+        held.holders++ // not freed while compared, should its version be unloaded meanwhile
+        if (await fileHolds(fh, held.bytes)) return new LabelStore(held.bytes, held.starts, held.size, file, held)
+        letGo(held)
+      }
       const store = storeBuffer(length, expectedLines) // its own ArrayBuffer (never the shared pool): release() frees it
       const bytes = store.bytes
       const index = new LineIndex(expectedLines, store.starts)
@@ -172,15 +211,17 @@ export class LabelStore {
       const read = bytes.subarray(0, at)
       LabelStore.checkUtf8(read, valid, at, file)
       const body = LabelStore.withoutBom(read)
+      let indexed = index
       if (body !== read) {
         // A BOM: index again without it (rare; a BOM is three bytes, so every offset moves).
-        const again = new LineIndex(expectedLines)
-        again.scan(body, 0, body.length)
-        const { starts, size } = again.finish(body)
-        return new LabelStore(body, starts, size, file, true)
+        indexed = new LineIndex(expectedLines)
+        indexed.scan(body, 0, body.length)
       }
-      const { starts, size } = index.finish(body)
-      return new LabelStore(body, starts, size, file, true)
+      const { starts, size } = indexed.finish(body)
+      const held: Held = { bytes: body, starts, size, holders: 1 }
+      // Only a whole file without a BOM can be compared byte for byte with the next one.
+      if (body === read && at === length) heldByLength.set(length, (heldByLength.get(length) ?? new Set()).add(held))
+      return new LabelStore(body, starts, size, file, held)
     } finally {
       await fh.close()
     }
@@ -204,18 +245,16 @@ export class LabelStore {
   }
 
   /**
-   * Frees the names and offsets now, when this store read them itself (read()); name() throws afterwards. A store
-   * over a caller's buffer (fromBuffer) only forgets it. Call once nothing looks names up any more (unload).
+   * Frees the names and offsets now, when this store read them itself (read()) and no other store shares them;
+   * name() throws afterwards. A store over a caller's buffer (fromBuffer) only forgets it. Call once nothing looks
+   * names up any more (unload).
    */
   release(): void {
     if (this.released) return
     this.released = true
-    const { bytes, starts } = this
     this.bytes = Buffer.alloc(0)
     this.starts = new Uint32Array(0)
-    if (!this.owned) return
-    freeNow(bytes.buffer as ArrayBuffer)
-    if (starts.buffer !== bytes.buffer) freeNow(starts.buffer as ArrayBuffer) // grown or trimmed: a buffer of its own
+    if (this.held !== undefined) letGo(this.held)
   }
 
   /** `bytes` without a leading BOM, checked: at most 4 GiB of valid UTF-8. */

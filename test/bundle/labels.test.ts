@@ -1,7 +1,7 @@
 // LabelStore: line parsing (LF, CRLF, BOM, final newline), UTF-8, range errors, and memory for a million names;
 // reading a file a chunk at a time gives the same store, and release() frees its buffers at once.
 import t from 'tap'
-import { writeFile } from 'node:fs/promises'
+import { open, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import v8 from 'node:v8'
 import vm from 'node:vm'
@@ -164,4 +164,70 @@ t.test('release() frees what read() holds at once (no GC needed); a store over a
   over.release()
   t.equal(mine.toString(), 'a\nb\n', "the caller's buffer is intact")
   t.throws(() => over.name(0), /were released/)
+})
+
+t.test('files with the same bytes share one store until the last of them is released; other files never do', async (t) => {
+  const dir = t.testdir()
+  const N = 400_000 // over 4 MiB, as in release() above
+  const text = Array.from({ length: N }, (_, i) => `label-${i}`).join('\n') + '\n'
+  const [a, b, c, d] = ['a.txt', 'b.txt', 'c.txt', 'd.txt'].map((f) => join(dir, f)) as [string, string, string, string]
+  await writeFile(a, text)
+  await writeFile(b, text)
+  await writeFile(c, text.replace('label-399999', 'label-39999X')) // the same length, the last name differs
+  await writeFile(d, '\ufeff' + text.slice(3)) // the same length again, with a BOM
+  const bytesOf = (ls: LabelStore) => (ls as unknown as { bytes: Buffer }).bytes.buffer
+  const first = await LabelStore.read(a, N)
+  const second = await LabelStore.read(b, N)
+  const other = await LabelStore.read(c, N)
+  const bom = await LabelStore.read(d, N)
+  t.equal(bytesOf(second), bytesOf(first), 'b.txt shares the store of a.txt')
+  t.not(bytesOf(other), bytesOf(first), 'c.txt differs only in its last byte: a store of its own')
+  t.not(bytesOf(bom), bytesOf(first))
+  t.equal(other.name(N - 1), 'label-39999X')
+  t.equal(bom.name(0), 'el-0') // the BOM (3 bytes) in place of "lab"
+  t.equal(second.file, b, 'each store names its own file')
+  t.throws(() => second.name(N), new RegExp(`${b.replace(/[.]/g, '\\.')} has ${N} labels`))
+
+  const before = process.memoryUsage().arrayBuffers
+  first.release()
+  t.equal(second.name(N - 1), `label-${N - 1}`, 'released by one holder, the names stay for the other')
+  t.throws(() => first.name(0), /were released/)
+  const third = await LabelStore.read(a, N)
+  t.equal(bytesOf(third), bytesOf(second), 'a file read again shares the store that is still held')
+  second.release()
+  third.release()
+  while (process.memoryUsage().arrayBuffers > before - second.size * 9) await new Promise((r) => setTimeout(r, 5))
+  t.pass('the last release freed the shared store')
+  const fresh = await LabelStore.read(b, N)
+  t.not(bytesOf(fresh), bytesOf(second), 'once all are released, a new read reads again')
+  t.equal(fresh.name(12345), 'label-12345')
+  for (const ls of [other, bom, fresh]) ls.release()
+})
+
+t.test('a store released while a file with its bytes is compared with it stays whole until the compare ends', async (t) => {
+  const dir = t.testdir()
+  const N = 300_000
+  const text = Array.from({ length: N }, (_, i) => `n${i}`).join('\n')
+  await writeFile(join(dir, 'a.txt'), text)
+  await writeFile(join(dir, 'b.txt'), text)
+  const first = await LabelStore.read(join(dir, 'a.txt'), N)
+  const held = (first as unknown as { bytes: Buffer }).bytes.buffer
+  // The store is released by the compare's first file read: after the second read found it, before it compared a byte.
+  const probe = await open(join(dir, 'a.txt'))
+  const fileHandle = Object.getPrototypeOf(probe) as { read: (...args: unknown[]) => unknown }
+  await probe.close()
+  const read = fileHandle.read
+  t.teardown(() => void (fileHandle.read = read))
+  fileHandle.read = function (this: unknown, ...args: unknown[]) {
+    fileHandle.read = read
+    first.release()
+    return read.apply(this, args)
+  }
+  const second = await LabelStore.read(join(dir, 'b.txt'), N)
+  t.equal(fileHandle.read, read, 'the release came during the compare')
+  t.equal((second as unknown as { bytes: Buffer }).bytes.buffer, held, 'the compare held the store: it matched, and is shared')
+  t.equal(second.size, N)
+  t.equal(second.name(0), 'n0')
+  t.equal(second.name(N - 1), `n${N - 1}`)
+  second.release()
 })
