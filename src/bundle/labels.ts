@@ -14,6 +14,8 @@ import { BundleError } from '../errors.js'
 
 const LF = 0x0a
 const CR = 0x0d
+/** Whether a word's first byte is its lowest (how LineIndex reads the bytes of a word from its bits). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
 /** Bytes read and indexed per step of LabelStore.read (about a millisecond of indexing between event-loop turns). */
 const READ_CHUNK = 1 << 20
 
@@ -58,32 +60,47 @@ class LineIndex {
 
   /**
    * Indexes the line breaks in bytes[from, to). Four bytes at a time where they are aligned: a word without a line
-   * break (most of them) costs one test (1.7x faster than a byte loop on the 10^6-label bench file); 10^6 indexOf
-   * calls would cost several times more.
+   * break (most of them) costs one test, and a word with one is read from its bits, not byte by byte (on the
+   * 10^6-label bench file: 4.0 ms, against 8.3 for a byte loop per word with a break, 12.7 for a byte loop and 9.5
+   * for indexOf per line).
    */
   scan(bytes: Uint8Array, from: number, to: number): void {
-    let starts = this.starts
-    let n = this.lines
     // Bytes [from, head) one at a time up to a 4-byte boundary, [head, tail) a word at a time, the rest one at a time.
     const head = Math.min(to, from + ((4 - ((bytes.byteOffset + from) % 4)) % 4))
     const tail = to - ((to - head) % 4)
+    this.scanBytes(bytes, from, head)
     // No view for a range that never reaches a 4-byte boundary (its start would be unaligned).
-    const words = tail > head ? new Int32Array(bytes.buffer, bytes.byteOffset + head, (tail - head) / 4) : new Int32Array(0)
-    let p = from
-    while (p < to) {
-      let end = p + 1
-      if (p >= head && p < tail) {
-        const x = words[(p - head) >>> 2]! ^ 0x0a0a0a0a // a byte of x is zero where bytes has a line break
-        end = p + 4
-        if (((x - 0x01010101) & ~x & 0x80808080) === 0) {
-          p = end
-          continue
-        }
-      }
-      for (; p < end; p++) {
-        if (bytes[p] !== LF) continue
-        if (n + 2 > starts.length) starts = this.grow()
-        starts[++n] = p + 1
+    if (tail > head) this.scanWords(new Int32Array(bytes.buffer, bytes.byteOffset + head, (tail - head) / 4), bytes, head)
+    this.scanBytes(bytes, tail, to)
+  }
+
+  private scanBytes(bytes: Uint8Array, from: number, to: number): void {
+    for (let p = from; p < to; p++) {
+      if (bytes[p] !== LF) continue
+      if (this.lines + 2 > this.starts.length) this.grow()
+      this.starts[++this.lines] = p + 1
+    }
+  }
+
+  /** words = bytes[at, at + 4 * words.length); a word with a line break read from its bits where they are in order. */
+  private scanWords(words: Int32Array, bytes: Uint8Array, at: number): void {
+    let starts = this.starts
+    let n = this.lines
+    for (let w = 0; w < words.length; w++) {
+      const x = words[w]! ^ 0x0a0a0a0a // a byte of x is zero exactly where the word has a line break
+      if (((x - 0x01010101) & ~x & 0x80808080) === 0) continue
+      const p = at + 4 * w
+      if (LITTLE_ENDIAN && n + 5 <= starts.length) {
+        if ((x & 0xff) === 0) starts[++n] = p + 1
+        if ((x & 0xff00) === 0) starts[++n] = p + 2
+        if ((x & 0xff0000) === 0) starts[++n] = p + 3
+        if ((x & 0xff000000) === 0) starts[++n] = p + 4
+      } else {
+        // Byte by byte, growing the starts only for a line that is there (an exact manifest count never grows them).
+        this.lines = n
+        this.scanBytes(bytes, p, p + 4)
+        starts = this.starts
+        n = this.lines
       }
     }
     this.lines = n
