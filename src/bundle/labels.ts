@@ -156,12 +156,17 @@ function letGo(held: Held): void {
 /** Whether the file open as `fh` holds exactly `bytes` (read and compared a chunk at a time, stopping at the first difference). */
 async function fileHolds(fh: FileHandle, bytes: Buffer): Promise<boolean> {
   const chunk = Buffer.allocUnsafeSlow(Math.min(READ_CHUNK, bytes.length))
-  for (let at = 0; at < bytes.length; ) {
-    const { bytesRead } = await fh.read(chunk, 0, Math.min(chunk.length, bytes.length - at), at)
-    if (bytesRead === 0 || !chunk.subarray(0, bytesRead).equals(bytes.subarray(at, at + bytesRead))) return false
-    at += bytesRead
+  try {
+    for (let at = 0; at < bytes.length; ) {
+      const { bytesRead } = await fh.read(chunk, 0, Math.min(chunk.length, bytes.length - at), at)
+      if (bytesRead === 0 || !chunk.subarray(0, bytesRead).equals(bytes.subarray(at, at + bytesRead))) return false
+      at += bytesRead
+    }
+    return true
+  } finally {
+    // Freed now, not at the next full GC: until then a MiB per swap stayed in the RSS (+29 MB after 30 swaps).
+    freeNow(chunk.buffer as ArrayBuffer)
   }
-  return true
 }
 
 export class LabelStore {

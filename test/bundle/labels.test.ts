@@ -188,6 +188,12 @@ t.test('files with the same bytes share one store until the last of them is rele
   t.equal(second.file, b, 'each store names its own file')
   t.throws(() => second.name(N), new RegExp(`${b.replace(/[.]/g, '\\.')} has ${N} labels`))
 
+  // The compare reads the file a MiB at a time into a buffer that is freed at once, not at the next full GC.
+  const beforeCompares = process.memoryUsage().arrayBuffers
+  for (let i = 0; i < 16; i++) (await LabelStore.read(b, N)).release()
+  const grown = process.memoryUsage().arrayBuffers - beforeCompares
+  t.ok(grown < 4 * 2 ** 20, `16 compares left ${(grown / 2 ** 20).toFixed(1)} MiB of buffers (< 4)`)
+
   const before = process.memoryUsage().arrayBuffers
   first.release()
   t.equal(second.name(N - 1), `label-${N - 1}`, 'released by one holder, the names stay for the other')
