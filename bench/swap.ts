@@ -1,5 +1,6 @@
 // Hot swap of the 10^6-label bundle (d=768, heads 100x100x100) under load at c=32: p99 in steady state against p99
-// while versions are swapped back to back (each load reads, checks and warms up a version beside the one serving,
+// while versions are swapped a second apart (new versions with the serving version's labels, then with labels of their
+// own) and back to back (each load reads, checks and warms up a version beside the one serving,
 // then the old one is unloaded once its requests are answered), failed requests (must be 0), and the server's RSS
 // with one version, while two are loaded, and after the old one is unloaded.
 //
@@ -7,7 +8,7 @@
 // that server the same way in the same run, each phase on it and then on this build, so that before/after rows see
 // the same machine state (the machine's load drifts over a minute far more than phase to phase).
 
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startServer, type Running } from './lib/server.js'
@@ -60,21 +61,47 @@ interface Subject {
   label: string
   server: Running
   repo: string
+  /** Where copies wait to become versions. */
+  stage: string
   spec: Load
-  addVersion: () => void
+  /** Adds the next version: a link to the bench bundle, or with `ownLabels` a copy staged before (stageCopies). */
+  addVersion: (ownLabels?: boolean) => void
+  /** Copies of the bundle, each with a labels file of its own, made before a phase that uses them (not during its load). */
+  stageCopies: (count: number) => void
   rss: Record<string, number>
 }
 
 async function subject(label: string, argv: string[] | undefined, bundleDir: string): Promise<Subject> {
   const repo = mkdtempSync(join(tmpdir(), 'mhe-swap-'))
+  const stage = mkdtempSync(join(tmpdir(), 'mhe-swap-stage-'))
+  const staged: string[] = []
   let next = 1
-  // Every version is the same bundle through a link: the same bytes, loaded again as a separate version.
-  const addVersion = () => symlinkSync(bundleDir, join(repo, MODEL, String(next++)))
+  // A version is the same bundle through a link (the same bytes, loaded again as a separate version: its labels are
+  // shared with the version serving), or a staged copy whose labels file differs in its first byte (the same length:
+  // compared, then read and indexed as a new store), moved in by one rename.
+  const addVersion = (ownLabels = false) => {
+    const dir = join(repo, MODEL, String(next++))
+    if (!ownLabels) return symlinkSync(bundleDir, dir)
+    const copy = staged.shift()
+    if (copy === undefined) throw new Error('no staged copy left: stageCopies first')
+    renameSync(copy, dir)
+  }
+  const stageCopies = (count: number) => {
+    for (let i = 0; i < count; i++) {
+      const copy = join(stage, String(next + i))
+      cpSync(bundleDir, copy, { recursive: true, dereference: true })
+      const labels = join(copy, 'labels.txt')
+      const bytes = readFileSync(labels)
+      bytes[0] = 0x41 + (i % 26) // "A".."Z" in place of the "l" of "label-0"
+      writeFileSync(labels, bytes)
+      staged.push(copy)
+    }
+  }
   mkdirSync(join(repo, MODEL))
   addVersion()
   const server = await startServer({ argv, env: { MHE_MODEL_REPOSITORY: repo, MHE_BACKEND: 'wasm', MHE_ADMIN_KEYS: ADMIN } })
   const spec: Load = { url: `${server.url}/predict`, connections: 32, durationS: DURATION_S, body: jsonBody(1, 768), contentType: 'application/json', serverCpuMs: server.cpuMs }
-  return { label, server, repo, spec, addVersion, rss: {} }
+  return { label, server, repo, stage, spec, addVersion, stageCopies, rss: {} }
 }
 
 /** One memory row: settled RSS, live tensors and the event loop's heap, after a phase. */
@@ -138,15 +165,17 @@ const AFTER_SWAP_MS = 50
  * call until AFTER_SWAP_MS after it answered) against the others of the same run, so that both sides see the same
  * machine state. This is the spike one swap causes; back-to-back swaps measure the cost of swapping all the time.
  */
-async function spacedSwapPhase(r: ScenarioResult, s: Subject): Promise<void> {
+async function spacedSwapPhase(r: ScenarioResult, s: Subject, ownLabels: boolean): Promise<void> {
   const windows: [number, number][] = []
   const spec = { ...s.spec, url: s.spec.url as string, durationS: 2 * DURATION_S }
+  if (ownLabels) s.stageCopies(spec.durationS)
+  const name = ownLabels ? 'a swap a second, each version with labels of its own' : 'a swap a second'
   const start = performance.now()
   const during = timedLoad(spec)
   const swapper = (async () => {
     for (let at = 1000; at < spec.durationS * 1000 - 1000; at += 1000) {
       await new Promise((res) => setTimeout(res, Math.max(0, start + at - performance.now())))
-      s.addVersion()
+      s.addVersion(ownLabels)
       const t0 = performance.now()
       const res = await control(s.server, 'load')
       if (res.status !== 200) throw new Error(`load answered ${res.status}: ${res.body}`)
@@ -171,14 +200,14 @@ async function spacedSwapPhase(r: ScenarioResult, s: Subject): Promise<void> {
   })
   const p99Out = quantile(sides.outside, 0.99)
   r.rows.push(
-    row('a swap a second: answers between swaps', sides.outside),
-    row(`a swap a second: answers during the ${windows.length} swaps`, sides.inside, {
+    row(`${name}: answers between swaps`, sides.outside),
+    row(`${name}: answers during the ${windows.length} swaps`, sides.inside, {
       failed,
       swapMsMean: round(windows.reduce((a, [x, y]) => a + y - x - AFTER_SWAP_MS, 0) / Math.max(1, windows.length), 0),
       p99RatioToBetween: round(quantile(sides.inside, 0.99) / p99Out),
     }),
   )
-  r.checks.push({ name: `${s.label}no failed request during spaced swaps`, target: '0', value: String(failed), pass: failed === 0 })
+  r.checks.push({ name: `${s.label}no failed request during spaced swaps${ownLabels ? ' (labels of their own)' : ''}`, target: '0', value: String(failed), pass: failed === 0 })
 }
 
 export async function run(): Promise<ScenarioResult> {
@@ -203,7 +232,8 @@ export async function run(): Promise<ScenarioResult> {
         r.rows.push(loadRow(s, 'steady (one version)', steady.get(s)!))
       })
       await each(async (s) => void r.rows.push(await memory(s, 'one', 'one version')))
-      await each((s) => spacedSwapPhase(r, s))
+      await each((s) => spacedSwapPhase(r, s, false))
+      await each((s) => spacedSwapPhase(r, s, true))
       await each((s) => swapPhase(r, s, steady.get(s)!))
       await each(async (s) => void r.rows.push(await memory(s, 'afterSwaps', 'after the swaps (one version)')))
       // Two versions at once (policy latest 2), then back to one.
@@ -226,11 +256,11 @@ export async function run(): Promise<ScenarioResult> {
     } finally {
       for (const s of subjects) {
         await s.server.stop()
-        rmSync(s.repo, { recursive: true, force: true })
+        for (const dir of [s.repo, s.stage]) rmSync(dir, { recursive: true, force: true })
       }
     }
     r.notes.push(
-      `Each swap: a new version folder (a link to the same bundle) and POST /v2/repository/models/${MODEL}/load, which answers once the new version serves and the old one is unloaded.`,
+      `Each swap: a new version folder (a link to the same bundle, whose labels the new version shares with the one serving; in the phase "labels of its own", a copy made before the load whose labels.txt differs in its first byte, so that the new version reads and indexes them) and POST /v2/repository/models/${MODEL}/load, which answers once the new version serves and the old one is unloaded.`,
     )
   })
 }
