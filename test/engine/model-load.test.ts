@@ -144,6 +144,23 @@ t.test('missing, short or long weight file', async (t) => {
   await fails(t, dir, join(dir, 'weights.bin'), /holds 440 bytes, .*declares 432 bytes/)
 })
 
+t.test('the weights are the saved ones, and a weight the model has but the file does not is refused', async (t) => {
+  // Every initializer is replaced by zeros before the saved values are loaded over them (model-load.ts): the values
+  // must come from the file, and a weight the file lacks must not stay zero.
+  const b = await loadBundle(SPLIT)
+  const saved = new Float32Array((await readFile(join(SPLIT, 'weights.bin'))).buffer.slice(0))
+  const loaded = Float32Array.from((b.model as tf.LayersModel).getWeights().flatMap((w) => Array.from(w.dataSync())))
+  t.strictSame(loaded, saved)
+  t.ok(saved.some((x) => x !== 0))
+  b.model.dispose()
+  // The last bias (head_2, 3 floats) neither listed nor in the file.
+  const dir = await broken(SPLIT, async (d) => {
+    await editJson(join(d, 'model.json'), (o) => void (o.weightsManifest as { weights: unknown[] }[])[0]!.weights.pop())
+    await truncate(join(d, 'weights.bin'), 432 - 12)
+  })
+  await fails(t, dir, join(dir, 'model.json'), /cannot build the layers model: .*weight/i)
+})
+
 t.test('output shape does not match heads', async (t) => {
   // Same product (60 >= 50), different order: split outputs are [4, 5, 3].
   let dir = await broken(SPLIT, setManifest({ heads: [5, 4, 3] }))
