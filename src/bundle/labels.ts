@@ -24,11 +24,16 @@ const READ_CHUNK = 1 << 20
  * middle is freed, and the threshold rises to the size of the last large buffer freed (up to 32 MiB): after the first
  * unload, every later version's labels would land in the heap and stay in the RSS after their own unload (measured:
  * +45 MB after swaps of the 10^6-label bundle). A request above 32 MiB is always a mapping of its own, unmapped on
- * free; only the pages written are resident, so the rounding up costs address space, not memory (V8 counts it as
- * external memory, measured without a change in CPU per swap). With MALLOC_MMAP_THRESHOLD_ fixed, as `npm start` and
- * the image set it, every large buffer is mapped anyway; this keeps a plain `node dist/src/main.js` right too.
+ * free; only the pages written are resident, so the rounding up costs address space, not memory. But V8 counts the
+ * whole buffer as external memory, and that starts a full GC: one per swap of the 10^6-label bundle with labels of its
+ * own (17 MB rounded up to 32 MiB), one per two or three without the rounding; the p99 of the answers during such
+ * swaps went 20.6 -> 13.6 ms without it (interleaved A/B of bench/swap.ts's phase, 3 rounds; 8.4 / 8.0 between swaps). So the rounding is
+ * only for a process where MALLOC_MMAP_THRESHOLD_ is not fixed at or below the store's size: `npm start` and the image
+ * set it (every buffer of 128 KiB and more is mapped anyway); this keeps a plain `node dist/src/main.js` right too.
  */
 const ALWAYS_MAPPED = 32 * 2 ** 20 + 4096
+/** glibc's mmap threshold as fixed by MALLOC_MMAP_THRESHOLD_ (read by glibc at start-up), NaN when not fixed. */
+const FIXED_MMAP_THRESHOLD = /^\d+$/.test(process.env.MALLOC_MMAP_THRESHOLD_ ?? '') ? Number(process.env.MALLOC_MMAP_THRESHOLD_) : NaN
 /**
  * Stores from this size on are rounded up to ALWAYS_MAPPED; a smaller one leaves at most a few MB behind, and many
  * models with small label files would otherwise reserve 32 MiB of address space each.
@@ -45,7 +50,8 @@ const startsLength = (lines: number): number => Math.max(16, lines + 1)
 function storeBuffer(length: number, lines: number): { bytes: Buffer; starts: Uint32Array } {
   const offsetBytes = 4 * startsLength(lines)
   const needed = offsetBytes + length
-  const whole = new ArrayBuffer(needed >= LARGE_STORE ? Math.max(needed, ALWAYS_MAPPED) : needed)
+  const mappedAnyway = needed >= FIXED_MMAP_THRESHOLD // false when NaN
+  const whole = new ArrayBuffer(needed >= LARGE_STORE && !mappedAnyway ? Math.max(needed, ALWAYS_MAPPED) : needed)
   return { starts: new Uint32Array(whole, 0, offsetBytes / 4), bytes: Buffer.from(whole, offsetBytes, length) }
 }
 

@@ -1,7 +1,8 @@
 // LabelStore: line parsing (LF, CRLF, BOM, final newline), UTF-8, range errors, and memory for a million names;
 // reading a file a chunk at a time gives the same store, and release() frees its buffers at once.
 import t from 'tap'
-import { open, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { open, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import v8 from 'node:v8'
 import vm from 'node:vm'
@@ -236,4 +237,24 @@ t.test('a store released while a file with its bytes is compared with it stays w
   t.equal(second.name(0), 'n0')
   t.equal(second.name(N - 1), `n${N - 1}`)
   second.release()
+})
+
+t.test('a large store is rounded up to a mapping of its own only where glibc would not map it anyway', async (t) => {
+  const file = join(t.testdir(), 'labels.txt')
+  const N = 400_000 // 4.4 MB of names + 1.6 MB of offsets: a large store
+  await writeFile(file, Array.from({ length: N }, (_, i) => `label-${i}`).join('\n') + '\n')
+  // The threshold is read once, when labels.ts loads: a process of its own for each setting.
+  const script = `const { LabelStore } = await import(${JSON.stringify(new URL('../../src/bundle/labels.ts', import.meta.url).href)})
+const ls = await LabelStore.read(${JSON.stringify(file)}, ${N})
+console.log(ls.bytes.buffer.byteLength)`
+  const bufferBytes = (threshold: string | undefined): number => {
+    const env: NodeJS.ProcessEnv = { ...process.env }
+    delete env.MALLOC_MMAP_THRESHOLD_
+    if (threshold !== undefined) env.MALLOC_MMAP_THRESHOLD_ = threshold
+    return Number(execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env, encoding: 'utf8' }).trim())
+  }
+  const needed = 4 * (N + 1) + (await readFile(file)).length
+  t.equal(bufferBytes('131072'), needed, 'MALLOC_MMAP_THRESHOLD_ below the store: glibc maps it, no rounding')
+  t.equal(bufferBytes(undefined), 32 * 2 ** 20 + 4096, 'not fixed: rounded past the largest threshold glibc may rise to')
+  t.equal(bufferBytes(String(64 * 2 ** 20)), 32 * 2 ** 20 + 4096, 'fixed above the store: rounded')
 })
