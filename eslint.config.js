@@ -21,7 +21,7 @@ const layers = [
 ]
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.tap/**', 'coverage/**', 'test/fixtures/**', 'bench/results/**', '.ab/**', '.gpu/**', 'test/clients/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.tap/**', 'coverage/**', 'test/fixtures/**', 'bench/results/**', '.ab/**', '.gpu/**', '**/tmp/**', 'test/clients/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
