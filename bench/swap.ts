@@ -242,9 +242,14 @@ export async function run(): Promise<ScenarioResult> {
         steady.set(s, await load(s.spec, 2))
         r.rows.push(loadRow(s, 'steady (one version)', steady.get(s)!))
       })
-      await each(async (s) => void r.rows.push(await memory(s, 'one', 'one version')))
+      await each(async (s) => void r.rows.push(await memory(s, 'fresh', 'one version, freshly started')))
       await each((s) => spacedSwapPhase(r, s, false))
       await each((s) => spacedSwapPhase(r, s, true))
+      // The baseline of the memory checks: the process after its first swaps. A fresh one has not yet grown what stays
+      // at its high-water mark and is reused by every later version (the wasm memory of the two tfjs instances, the
+      // engine thread's heap): over 150 swaps the RSS less the JS heap rose by ~25 MB in the first 60-90 and no further
+      // (121, 137, 139, 147, 146, 147 MB every 30 swaps; the build before this session: 114, 151, 126, 126, 136, 139).
+      await each(async (s) => void r.rows.push(await memory(s, 'one', `one version, after ${2 * (2 * DURATION_S - 2)} swaps`)))
       await each((s) => swapPhase(r, s, steady.get(s)!))
       await each(async (s) => void r.rows.push(await memory(s, 'afterSwaps', 'after the swaps (one version)')))
       // Two versions at once (policy latest 2), then back to one.
