@@ -109,22 +109,23 @@ async function readWeights(
 }
 
 /**
- * The layers model with the saved weights, as loadLayersModel builds it, except:
- * - every initializer is zeros: tfjs fills each weight from its initializer before the saved values are loaded over
- *   it (which must set every weight: strict loading), and skips that only for Sequential models. A random one costs:
- *   the 10^6-label bench model built in 1.8-2.3 ms instead of 2.7-8.2 (230,400 truncated normals in JS), on each
- *   thread that loads it, at start-up and in every swap;
- * - a model whose weights do not fit is freed, and so are the decoded weights (loadLayersModel leaves both behind).
+ * The layers model with the saved weights, as loadLayersModel builds it, except that whatever fails frees what it made:
+ * a decode that throws (bad quantization metadata) its partial weights, a model whose weights do not fit itself and
+ * the decoded weights (loadLayersModel left 11 tensors behind per such load). Loading the weights here turns off what
+ * loadLayersModel does when it loads them itself, building every weight as zeros instead of from its initializer
+ * (random for a Dense kernel: 230,400 normals in JS for the bench model, before the saved values replace them), so
+ * the topology asks for zeros itself. Strict loading still refuses a model with a weight the file does not set.
  */
 async function buildLayersModel(artifacts: tf.io.ModelArtifacts, specs: WeightSpec[], data: ArrayBuffer): Promise<LayersModel> {
-  const model = await loadLayersModel(tf.io.fromMemory({ ...artifacts, modelTopology: zeroInitializers(artifacts.modelTopology) as object, weightSpecs: undefined, weightData: undefined }))
-  const weights = tf.io.decodeWeights(data, specs as tf.io.WeightsManifestEntry[])
+  const weights = tf.tidy(() => tf.io.decodeWeights(data, specs as tf.io.WeightsManifestEntry[]))
+  let model: LayersModel | undefined
   try {
+    model = await loadLayersModel(tf.io.fromMemory({ ...artifacts, modelTopology: zeroInitializers(artifacts.modelTopology) as object, weightSpecs: undefined, weightData: undefined }))
     // Optimizer state (Keras exports may carry it) is not the model's: loadLayersModel leaves it out too.
     model.loadWeights(Object.fromEntries(specs.filter((s) => s.group !== 'optimizer').map((s) => [s.name, weights[s.name]!])))
     return model
   } catch (err) {
-    model.dispose()
+    model?.dispose()
     throw err
   } finally {
     tf.dispose(Object.values(weights))

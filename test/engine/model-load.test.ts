@@ -144,9 +144,9 @@ t.test('missing, short or long weight file', async (t) => {
   await fails(t, dir, join(dir, 'weights.bin'), /holds 440 bytes, .*declares 432 bytes/)
 })
 
-t.test('the weights are the saved ones, and a weight the model has but the file does not is refused', async (t) => {
-  // Every initializer is replaced by zeros before the saved values are loaded over them (model-load.ts): the values
-  // must come from the file, and a weight the file lacks must not stay zero.
+t.test('the weights are the saved ones; a weight the file lacks or cannot decode is refused, with no tensor left', async (t) => {
+  // The model is built with zero initializers and the saved values loaded over them (model-load.ts): the values must
+  // come from the file, and a weight the file lacks must not stay zero.
   const b = await loadBundle(SPLIT)
   const saved = new Float32Array((await readFile(join(SPLIT, 'weights.bin'))).buffer.slice(0))
   const loaded = Float32Array.from((b.model as tf.LayersModel).getWeights().flatMap((w) => Array.from(w.dataSync())))
@@ -159,6 +159,15 @@ t.test('the weights are the saved ones, and a weight the model has but the file 
     await truncate(join(d, 'weights.bin'), 432 - 12)
   })
   await fails(t, dir, join(dir, 'model.json'), /cannot build the layers model: .*weight/i)
+  // A weight that cannot be decoded (uint8 quantization without its min and scale): the decode fails part way.
+  const undecodable = await broken(SPLIT, async (d) => {
+    await editJson(join(d, 'model.json'), (o) => {
+      const specs = (o.weightsManifest as { weights: { quantization?: object }[] }[])[0]!.weights
+      specs[specs.length - 1]!.quantization = { dtype: 'uint8' }
+    })
+    await truncate(join(d, 'weights.bin'), 432 - 12 + 3)
+  })
+  await fails(t, undecodable, join(undecodable, 'model.json'), /cannot build the layers model: .*(min|scale)/)
 })
 
 t.test('output shape does not match heads', async (t) => {
