@@ -180,7 +180,12 @@ export async function loadBundle(dir: string): Promise<Bundle> {
   const files = await readBundleFiles(dir)
   // Labels first: cheap, and a wrong count is the most common mistake.
   const labels = await readLabels(files)
-  return { ...(await loadModel(files)), labels }
+  try {
+    return { ...(await loadModel(files)), labels }
+  } catch (err) {
+    labels.release()
+    throw err
+  }
 }
 
 /** Builds the bundle's model and checks its inputs and outputs against the manifest. */

@@ -48,9 +48,15 @@ export interface LoadOptions {
 export async function loadBundle({ dir, backend, config, log, hooks, host }: LoadOptions): Promise<Loaded> {
   const files = await readBundleFiles(dir)
   const labels = await readLabels(files)
+  let engine: ModelEngine
+  try {
+    engine = await startEngine({ files, backend, thread: config.engineThread, inlineBatch: config.inlineBatch, log, host })
+  } catch (err) {
+    labels.release() // a version that failed to load holds no memory (its labels may be shared with one that serves)
+    throw err
+  }
   const d = files.manifest.featureDim
   const instanceBuffers = instancePool(d)
-  const engine = await startEngine({ files, backend, thread: config.engineThread, inlineBatch: config.inlineBatch, log, host })
   // The batch size depends on the backend (a GPU wants larger batches), known only now.
   const batching = batchingFor(config, engine.backend.gpu)
   const batchBuffers = new FloatPool(batching.maxBatch * d, 2)

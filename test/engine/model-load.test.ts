@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs'
 import { selectBackend } from '../../src/engine/backend.js'
 import { loadBundle } from '../../src/engine/model-load.js'
 import { BundleError } from '../../src/errors.js'
+import { LabelStore } from '../../src/bundle/labels.js'
 import { makeGraphBundle, makeHeadsBundle } from '../helpers/bundles.js'
 
 const quiet = { info() {}, warn() {} }
@@ -41,6 +42,7 @@ const weightsManifest = (o: Record<string, unknown>) => (o.weightsManifest as { 
 /** Loads `dir`, expects a BundleError whose message starts with `file` and matches `pattern`. */
 async function fails(t: Test, dir: string, file: string, pattern: RegExp): Promise<void> {
   const before = tf.memory().numTensors
+  const labelsBefore = LabelStore.heldStores()
   const err = await loadBundle(dir).then(
     () => undefined,
     (e: unknown) => e,
@@ -51,6 +53,7 @@ async function fails(t: Test, dir: string, file: string, pattern: RegExp): Promi
   t.match(msg, pattern)
   t.equal((err as BundleError).file, file)
   t.equal(tf.memory().numTensors, before, 'a failed load leaves no tensors behind')
+  t.equal(LabelStore.heldStores(), labelsBefore, 'nor labels')
 }
 
 t.test('good bundles load in each layout', async (t) => {

@@ -2,10 +2,11 @@
 // naming the version that computed them, loading a new version, refusing a broken one, unload waiting for the
 // requests that hold a version, polling that waits for complete folders, and the control endpoints' tokens.
 import t from 'tap'
-import { writeFile, readFile, rm } from 'node:fs/promises'
+import { writeFile, readFile, rm, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/http/app.js'
+import { LabelStore } from '../../src/bundle/labels.js'
 import { loadConfig } from '../../src/config.js'
 import { randomFeatures } from '../helpers/bundles.js'
 import { addVersion, copyVersion, tempRepository, versionOfLabel, writePolicy } from '../helpers/repository.js'
@@ -114,6 +115,23 @@ t.test('MHE_DEFAULT_MODEL naming no model stops start-up with the models there',
   const repo = await tempRepository(t)
   await addVersion(repo, 'a', 1, A)
   await t.rejects(repoApp(t, repo, { MHE_DEFAULT_MODEL: 'nope' }), /MHE_DEFAULT_MODEL names a model the repository does not hold \(it holds: a\)/)
+})
+
+t.test('a version whose model fails to load after its labels were read holds no labels afterwards', async (t) => {
+  const repo = await tempRepository(t)
+  const v1 = await addVersion(repo, 'a', 1, A)
+  const app = await repoApp(t, repo)
+  const held = LabelStore.heldStores()
+  // Version 2: labels of its own (the same count), and a weight file cut short, which only the engine refuses.
+  const dir2 = await copyVersion(v1.dir, repo, 'a', 2)
+  const labels = (await readFile(join(dir2, 'labels.txt'), 'utf8')).split('\n').filter(Boolean)
+  await writeFile(join(dir2, 'labels.txt'), labels.map((l) => `other-${l}`).join('\n') + '\n')
+  await truncate(join(dir2, 'weights.bin'), 100)
+  const refused = await admin(app, '/v2/repository/models/a/load')
+  t.equal(refused.statusCode, 422)
+  t.match(refused.json().error, /weights\.bin/)
+  t.equal(LabelStore.heldStores(), held, 'the labels it read were released')
+  t.equal((await predict(app, '/predict', A.featureDim)).json().model_version, '1')
 })
 
 t.test('load: a new version switches new requests; a broken one is refused with the file named, the old one serves', async (t) => {
