@@ -27,9 +27,10 @@ const READ_CHUNK = 1 << 20
  * free; only the pages written are resident, so the rounding up costs address space, not memory. But V8 counts the
  * whole buffer as external memory, and that starts a full GC: one per swap of the 10^6-label bundle with labels of its
  * own (17 MB rounded up to 32 MiB), one per two or three without the rounding; the p99 of the answers during such
- * swaps went 20.6 -> 13.6 ms without it (interleaved A/B of bench/swap.ts's phase, 3 rounds; 8.4 / 8.0 between swaps). So the rounding is
- * only for a process where MALLOC_MMAP_THRESHOLD_ is not fixed at or below the store's size: `npm start` and the image
- * set it (every buffer of 128 KiB and more is mapped anyway); this keeps a plain `node dist/src/main.js` right too.
+ * swaps went 20.6 -> 13.6 ms without it (interleaved A/B of bench/swap.ts's phase, 3 rounds; 8.4 / 8.0 between
+ * swaps). So the rounding is only for a process where MALLOC_MMAP_THRESHOLD_ is not fixed at or below the store's
+ * size: `npm start` and the image set it (every buffer of 128 KiB and more is mapped anyway); this keeps a plain
+ * `node dist/src/main.js` right too.
  */
 const ALWAYS_MAPPED = 32 * 2 ** 20 + 4096
 /** glibc's mmap threshold as fixed by MALLOC_MMAP_THRESHOLD_ (read by glibc at start-up), NaN when not fixed. */
