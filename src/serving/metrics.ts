@@ -76,6 +76,21 @@ export class Metrics implements ModelEvents {
 
   loadFailed(model: string, version: number): void {
     this.loadFailures.labels(model, String(version)).inc()
+    this.drop(model, version) // the empty batch series its hooks made
+  }
+
+  unloaded(model: string, version: number): void {
+    this.drop(model, version)
+  }
+
+  /**
+   * Drops a version's series once it is unloaded (its requests answered) or failed to load, so that a server swapping
+   * all day does not export every version it ever served. Load failures stay: they count attempts, not a version.
+   */
+  private drop(model: string, version: number): void {
+    const labels = { model, version: String(version) }
+    for (const tally of [this.modelRequests, this.modelLatency, this.queueWait, this.compute, this.batchSize]) tally.remove(labels)
+    this.loadSeconds.remove(labels)
   }
 
   /** One answer a model version computed (or refused after it was picked). */

@@ -46,6 +46,8 @@ export interface ModelEvents {
   batchHooks(model: string, version: number): BatcherHooks | undefined
   loaded(model: string, version: number, seconds: number): void
   loadFailed(model: string, version: number): void
+  /** The version is unloaded: every request it took is answered. */
+  unloaded(model: string, version: number): void
 }
 
 export type VersionState = 'loading' | 'ready' | 'unloading' | 'failed'
@@ -450,6 +452,7 @@ export class ModelSet {
     await v.idle()
     await unloadBundle(v.loaded)
     m.versions.delete(version)
+    this.events?.unloaded(m.name, version)
     this.log.info({ model: m.name, version, inFlight, waitedMs: Math.round(performance.now() - t0) }, 'model version unloaded')
   }
 }

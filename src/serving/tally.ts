@@ -53,6 +53,12 @@ abstract class Tally<N extends string> {
     return s
   }
 
+  /** Drops every series with these label values (a subset of labelNames): an unloaded version's. */
+  remove(labels: Partial<Record<N, string>>): void {
+    const given = Object.entries(labels) as [N, string][]
+    for (const [key, s] of this.series) if (given.every(([n, v]) => s.labels[n] === v)) this.series.delete(key)
+  }
+
   reset(): void {
     this.series.clear()
   }

@@ -169,6 +169,12 @@ t.test('load: a new version switches new requests; a broken one is refused with 
   t.match(metrics, /mhe_model_load_failures_total\{model="a",version="2"\} 1/)
   t.match(metrics, /mhe_model_serving_version\{model="a"\} 2/)
   t.notMatch(metrics, /mhe_model_info\{[^}]*model_version="1"/, 'model info only for loaded versions')
+  // Version 1 served requests and is unloaded, version 2 failed once before it loaded: neither exports its series,
+  // except the failure count; version 2's are there.
+  for (const name of ['mhe_model_requests_total', 'mhe_model_request_duration_seconds_count', 'mhe_batch_size_count', 'mhe_queue_wait_seconds_count', 'mhe_batch_compute_seconds_count', 'mhe_model_load_seconds']) {
+    t.notMatch(metrics, new RegExp(`^${name}\\{model="a",version="1"`, 'm'), `no ${name} for the unloaded version`)
+    t.match(metrics, new RegExp(`^${name}\\{model="a",version="2"`, 'm'), `${name} for the serving version`)
+  }
 })
 
 t.test('unload: the version leaves service at once and is freed only once the requests holding it are answered', async (t) => {
