@@ -76,8 +76,23 @@ export async function readBundleFiles(dir: string): Promise<BundleFiles> {
   return { dir: bundleDir, manifest, modelFile, labelsFile }
 }
 
+/**
+ * The bundle's labels, read first (a wrong count is the most common mistake), beside what `build` then makes of the
+ * bundle. If that fails, the labels are released: a store may be shared with a version that serves, and the registry
+ * of stores would otherwise keep them.
+ */
+export async function withLabels<T>(files: BundleFiles, build: () => Promise<T>): Promise<[LabelStore, T]> {
+  const labels = await readLabels(files)
+  try {
+    return [labels, await build()]
+  } catch (err) {
+    labels.release()
+    throw err
+  }
+}
+
 /** The bundle's label names, checked against the manifest's numLabels (read and indexed a chunk at a time). */
-export async function readLabels({ manifest, labelsFile }: BundleFiles): Promise<LabelStore> {
+async function readLabels({ manifest, labelsFile }: BundleFiles): Promise<LabelStore> {
   const labels = await readOr(labelsFile, `missing label file (named by ${MANIFEST_FILE} "labels")`, (f) => LabelStore.read(f, manifest.numLabels))
   if (labels.size !== manifest.numLabels) {
     labels.release()

@@ -7,7 +7,7 @@ import { GraphModel, loadGraphModel } from '@tensorflow/tfjs-converter'
 import { loadLayersModel, type LayersModel } from '@tensorflow/tfjs-layers'
 import { BundleError } from '../errors.js'
 import type { LabelStore } from '../bundle/labels.js'
-import { firstLine, inside, parseJson, readBundleFiles, readLabels, readRequired, type BundleFiles } from '../bundle/files.js'
+import { firstLine, inside, parseJson, readBundleFiles, readRequired, withLabels, type BundleFiles } from '../bundle/files.js'
 import { MANIFEST_FILE, type Manifest } from '../bundle/manifest.js'
 import { outputWidth } from '../mhe/codec.js'
 
@@ -178,14 +178,8 @@ function checkShapes(
 /** Loads and checks the whole bundle in `dir`. Uses the active tfjs backend for the weights. */
 export async function loadBundle(dir: string): Promise<Bundle> {
   const files = await readBundleFiles(dir)
-  // Labels first: cheap, and a wrong count is the most common mistake.
-  const labels = await readLabels(files)
-  try {
-    return { ...(await loadModel(files)), labels }
-  } catch (err) {
-    labels.release()
-    throw err
-  }
+  const [labels, model] = await withLabels(files, () => loadModel(files))
+  return { ...model, labels }
 }
 
 /** Builds the bundle's model and checks its inputs and outputs against the manifest. */

@@ -5,7 +5,7 @@
 import { batchingFor, type BackendRequest, type Batching, type Config } from '../config.js'
 import type { BackendChoice } from '../engine/backend.js'
 import type { Manifest } from '../bundle/manifest.js'
-import { readBundleFiles, readLabels } from '../bundle/files.js'
+import { readBundleFiles, withLabels } from '../bundle/files.js'
 import { startEngine, type ModelEngine } from '../engine/model-engine.js'
 import type { EngineHost } from '../engine/thread-host.js'
 import type { LabelStore } from '../bundle/labels.js'
@@ -47,14 +47,9 @@ export interface LoadOptions {
 /** Reads and checks the bundle at `dir`, starts its engine and warms it up, and puts a batcher in front of it. */
 export async function loadBundle({ dir, backend, config, log, hooks, host }: LoadOptions): Promise<Loaded> {
   const files = await readBundleFiles(dir)
-  const labels = await readLabels(files)
-  let engine: ModelEngine
-  try {
-    engine = await startEngine({ files, backend, thread: config.engineThread, inlineBatch: config.inlineBatch, log, host })
-  } catch (err) {
-    labels.release() // a version that failed to load holds no memory (its labels may be shared with one that serves)
-    throw err
-  }
+  const [labels, engine] = await withLabels(files, () =>
+    startEngine({ files, backend, thread: config.engineThread, inlineBatch: config.inlineBatch, log, host }),
+  )
   const d = files.manifest.featureDim
   const instanceBuffers = instancePool(d)
   // The batch size depends on the backend (a GPU wants larger batches), known only now.
