@@ -52,6 +52,8 @@ export interface StartEngineOptions {
    * in-process backends (wasm, cpu) and bundles of up to INLINE_MAX_WEIGHT_BYTES of weights; 0 = none.
    */
   inlineBatch?: number
+  /** With inlineBatch: make the copy for it now (default), or once traffic is light (a version loaded while others serve). */
+  inlineCopy?: 'now' | 'when-light'
 }
 
 /** Picks the backend, loads the model and warms it up, on a worker thread or on this one. */
@@ -65,8 +67,10 @@ export async function startEngine(opts: StartEngineOptions): Promise<ModelEngine
   // Only where the thread runs an in-process backend: a GPU (or native) backend belongs to its thread alone.
   const inProcess = thread.backend.name === 'wasm' || thread.backend.name === 'cpu'
   if (inlineBatch <= 0 || !inProcess || thread.weightBytes() > INLINE_MAX_WEIGHT_BYTES) return thread
+  const makeLocal = () => localEngine(files, thread.backend.name === 'wasm' ? 'wasm' : 'cpu', log, thread.recycle)
+  if (opts.inlineCopy === 'when-light') return SplitEngine.whenLight(thread, makeLocal, inlineBatch, log)
   try {
-    return new SplitEngine(thread, await localEngine(files, thread.backend.name === 'wasm' ? 'wasm' : 'cpu', log, recycle), inlineBatch)
+    return await SplitEngine.now(thread, makeLocal, inlineBatch, log)
   } catch (err) {
     await thread.dispose()
     throw err

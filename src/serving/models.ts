@@ -410,7 +410,8 @@ export class ModelSet {
     const t0 = performance.now()
     try {
       const host = await this.engineHost()
-      const loaded = await loadBundle({ dir, backend: this.backend, config: this.config, log: this.log, hooks: this.events?.batchHooks(m.name, version), host })
+      const beside = [...this.models.values()].some((other) => this.serving(other) !== undefined)
+      const loaded = await loadBundle({ dir, backend: this.backend, config: this.config, log: this.log, hooks: this.events?.batchHooks(m.name, version), host, beside })
       const seconds = (performance.now() - t0) / 1000
       if (this.closed) {
         await unloadBundle(loaded)
