@@ -9,17 +9,18 @@ import { SplitEngine, LIGHT_TRAFFIC_BATCHES } from '../../src/engine/split-engin
 import { startEngine } from '../../src/engine/model-engine.js'
 import { readBundleFiles } from '../../src/bundle/files.js'
 import type { Candidate } from '../../src/mhe/codec.js'
+import type { Log } from '../../src/log.js'
 import { makeHeadsBundle, randomFeatures } from '../helpers/bundles.js'
 
 const root = t.testdir({})
 const d = 6
 const heads = [7, 5, 3]
-const quiet = { info() {}, warn() {}, error() {} }
+const quiet: Log = { info() {}, warn() {}, error() {} }
 await selectBackend('wasm', quiet)
 const made = await makeHeadsBundle(join(root, 'b'), { featureDim: d, heads, numLabels: 100, seed: 11, outputs: 'concat' })
 const other = await makeHeadsBundle(join(root, 'other'), { featureDim: d, heads, numLabels: 100, seed: 12, outputs: 'concat' })
 
-const start = async (dir: string, inlineCopy: 'now' | 'when-light', log = quiet) => {
+const start = async (dir: string, inlineCopy: 'now' | 'when-light', log: Log = quiet) => {
   const engine = await startEngine({ files: await readBundleFiles(dir), backend: 'wasm', thread: true, inlineBatch: 2, inlineCopy, log })
   t.ok(engine instanceof SplitEngine, 'small batches may run on the event loop')
   const split = engine as SplitEngine
@@ -73,7 +74,7 @@ t.test('a copy that answers differently from the engine thread is never used', a
   const dir = join(root, 'changed')
   await makeHeadsBundle(dir, { featureDim: d, heads, numLabels: 100, seed: 11, outputs: 'concat' })
   const warnings: { obj: object; msg: string }[] = []
-  const log = { ...quiet, warn: (obj: object, msg: string) => warnings.push({ obj, msg }) }
+  const log: Log = { ...quiet, warn: (obj, msg) => void warnings.push({ obj, msg }) }
   const { split, onThread } = await start(dir, 'when-light', log)
   t.teardown(() => split.dispose())
   const want = await ask(split, 1, 5)
