@@ -196,8 +196,14 @@ export class Engine implements ModelEngine {
     const H = heads.length
     const starts = new Int32Array(H)
     for (let h = 1; h < H; h++) starts[h] = starts[h - 1]! + heads[h - 1]!
+    const top1 = kMax === 1 && !probabilities
     for (let i = 0; i < n; i++) {
       const base = i * this.sumHeads
+      const best = top1 ? bestOfLogits(rows, base, heads, starts, numLabels) : undefined
+      if (best !== undefined) {
+        results[i] = [best]
+        continue
+      }
       const lists: HeadList[] = []
       for (let h = 0; h < H; h++) {
         const from = base + starts[h]!
@@ -345,6 +351,35 @@ function logSumExp(v: Float32Array, from: number, to: number): number {
   let sum = 0
   for (let j = from; j < to; j++) sum += Math.exp(v[j]! - max)
   return max + Math.log(sum)
+}
+
+/**
+ * The best label from logits (k = 1, the usual request): each head's argmax and its log-probability, composed; the
+ * same numbers as topKOf + shift + mergeTopK, without a list per head (two typed arrays and an object each, per
+ * instance). Undefined when the composed id is past C: the general merge then looks further.
+ */
+function bestOfLogits(rows: Float32Array, base: number, heads: readonly number[], starts: Int32Array, numLabels: number): Candidate | undefined {
+  let id = 0
+  let logScore = 0
+  const headIds = new Array<number>(heads.length)
+  for (let h = 0; h < heads.length; h++) {
+    const from = base + starts[h]!
+    const to = from + heads[h]!
+    // The first of equal maxima, as topKOf (and tf.topk) pick it.
+    let at = from
+    let top = rows[from]!
+    for (let j = from + 1; j < to; j++) {
+      if (rows[j]! > top) {
+        top = rows[j]!
+        at = j
+      }
+    }
+    const local = at - from
+    id = id * heads[h]! + local
+    logScore += Math.fround(top - logSumExp(rows, from, to))
+    headIds[h] = local
+  }
+  return id < numLabels ? { id, logScore, headIds } : undefined
 }
 
 /** Turns selected logits into log-probabilities (in place, rounded to float32 like the backend path). */

@@ -51,3 +51,34 @@ t.test('JS path and backend path agree with each other and with the brute force'
     kernel.dispose()
   }
 })
+
+t.test('top-1 batches (every k = 1) take the JS path a short way, with the numbers of the general merge', async (t) => {
+  let i = 0
+  // Most composed ids past C: many rows whose heads' argmaxes are not a label (the general merge's case).
+  const pastCOften: [string, HeadsBundleOptions] = ['logits, most ids past C', { featureDim: 6, heads: [4, 4], numLabels: 7, seed: 8 }]
+  for (const [what, opts] of [...cases, pastCOften]) {
+    const made = await makeHeadsBundle(join(root, `top1-${i++}`), opts)
+    const js = await Engine.create(await loadBundle(made.dir), 'wasm')
+    const kernel = await Engine.create(await loadBundle(made.dir), 'wasm', { jsHeadsMaxWidth: 0 })
+    const d = opts.featureDim
+    const n = 40
+    const x = randomFeatures(n, d, 23)
+    const ones = new Array<number>(n).fill(1)
+    // k = 2 goes through the general merge; its best candidate is the top-1 answer.
+    const [top1, top2, backend] = [await js.predict(x.slice(), n, ones), await js.predict(x.slice(), n, new Array<number>(n).fill(2)), await kernel.predict(x.slice(), n, ones)]
+    let pastC = 0
+    for (let j = 0; j < n; j++) {
+      const ref = referenceTopK(x.subarray(j * d, (j + 1) * d), made.weights, opts.heads, opts.numLabels, 1)[0]!
+      // The heads' argmaxes compose the best of every id, valid or not.
+      const product = opts.heads.reduce((a, b) => a * b, 1)
+      if (referenceTopK(x.subarray(j * d, (j + 1) * d), made.weights, opts.heads, product, 1)[0]!.id >= opts.numLabels) pastC++
+      t.same(top1[j], [top2[j]![0]], `${what} #${j}: the general merge's best, to the bit`)
+      t.equal(top1[j]![0]!.id, ref.id, `${what} #${j}: the brute force's best`)
+      t.equal(backend[j]![0]!.id, ref.id, `${what} #${j}: the backend path's best`)
+      t.ok(Math.abs(top1[j]![0]!.logScore - ref.logScore) < 1e-4, `${what} #${j}: its score`)
+    }
+    if (opts === pastCOften[1]) t.ok(pastC > 0, `${what}: ${pastC} rows whose heads' argmaxes compose an id past C`)
+    js.dispose()
+    kernel.dispose()
+  }
+})
