@@ -139,8 +139,9 @@ async function sameAnswers(local: ModelEngine, thread: ModelEngine): Promise<voi
   const rows = (): Float32Array => Float32Array.from({ length: CHECK_ROWS * d }, (_, i) => Math.sin(1 + i * 0.7) * 2)
   const topK = new Array<number>(CHECK_ROWS).fill(Math.min(CHECK_K, thread.manifest.numLabels))
   const [a, b] = await Promise.all([local.predict(rows(), CHECK_ROWS, topK), thread.predict(rows(), CHECK_ROWS, topK)])
-  const same = (x: Candidate, y: Candidate | undefined): boolean =>
-    y !== undefined && x.id === y.id && Math.abs(x.logScore - y.logScore) <= 1e-6 * Math.max(1, Math.abs(y.logScore))
+  // NaN on both sides agrees too: a model whose outputs overflow on these rows still serves (such answers are refused).
+  const close = (a: number, b: number): boolean => Object.is(a, b) || Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b))
+  const same = (x: Candidate, y: Candidate | undefined): boolean => y !== undefined && x.id === y.id && close(x.logScore, y.logScore)
   const agree = a.length === b.length && a.every((row, i) => row.length === b[i]!.length && row.every((c, j) => same(c, b[i]![j])))
   if (!agree) throw new Error('the copy of the model on the event loop does not answer as the engine thread does (were its files changed since the load?)')
 }

@@ -10,7 +10,7 @@ import { startEngine } from '../../src/engine/model-engine.js'
 import { readBundleFiles } from '../../src/bundle/files.js'
 import type { Candidate } from '../../src/mhe/codec.js'
 import type { Log } from '../../src/log.js'
-import { makeHeadsBundle, randomFeatures } from '../helpers/bundles.js'
+import { makeHeadsBundle, randomFeatures, randomWeights } from '../helpers/bundles.js'
 
 const root = t.testdir({})
 const d = 6
@@ -100,4 +100,13 @@ t.test('disposed while its copy is being made: the copy is freed too', async (t)
   await split.dispose()
   t.notOk(split.inline)
   t.equal(tf.memory().numTensors, tensors, 'no tensor left on this thread')
+})
+
+t.test('a model whose outputs overflow on the probe rows still gets its copy (NaN on both sides agrees)', async (t) => {
+  const huge = await makeHeadsBundle(join(root, 'huge'), { featureDim: d, heads, numLabels: 100, outputs: 'concat', weights: randomWeights(d, heads, 3, 3e38) })
+  const { split } = await start(huge.dir, 'now')
+  t.teardown(() => split.dispose())
+  t.ok(split.inline, 'made and in use')
+  const [answer] = await split.predict(new Float32Array(d).fill(1.9), 1, [3])
+  t.ok(answer!.some((c) => Number.isNaN(c.logScore)), 'these weights do overflow')
 })
