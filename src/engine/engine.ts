@@ -345,9 +345,7 @@ function toLogProbs(row: Float32Array, probabilities: boolean): Float32Array {
 }
 
 /** log Σ exp(v[from..to)), computed stably. Offsets instead of subarray views: no allocation per head. */
-function logSumExp(v: Float32Array, from: number, to: number): number {
-  let max = -Infinity
-  for (let j = from; j < to; j++) if (v[j]! > max) max = v[j]!
+function logSumExp(v: Float32Array, from: number, to: number, max = maxOf(v, from, to)): number {
   let sum = 0
   for (let j = from; j < to; j++) sum += Math.exp(v[j]! - max)
   return max + Math.log(sum)
@@ -376,10 +374,18 @@ function bestOfLogits(rows: Float32Array, base: number, heads: readonly number[]
     }
     const local = at - from
     id = id * heads[h]! + local
-    logScore += Math.fround(top - logSumExp(rows, from, to))
+    // top is the head's max (NaN first, or any NaN, makes the sum NaN either way), so logSumExp need not look again.
+    logScore += Math.fround(top - logSumExp(rows, from, to, top))
     headIds[h] = local
   }
   return id < numLabels ? { id, logScore, headIds } : undefined
+}
+
+/** The largest of v[from..to) that is not NaN; -Infinity when there is none. */
+function maxOf(v: Float32Array, from: number, to: number): number {
+  let max = -Infinity
+  for (let j = from; j < to; j++) if (v[j]! > max) max = v[j]!
+  return max
 }
 
 /** Turns selected logits into log-probabilities (in place, rounded to float32 like the backend path). */

@@ -82,6 +82,11 @@ async function localEngine(files: BundleFiles, backend: BackendRequest, log: Log
   const [{ selectBackend }, { loadModel }, { Engine }] = await Promise.all([import('./backend.js'), import('./model-load.js'), import('./engine.js')])
   const choice = await selectBackend(backend, log)
   const engine = await Engine.create(await loadModel(files), choice, { recycle })
-  await engine.warmUp()
+  try {
+    await engine.warmUp()
+  } catch (err) {
+    engine.dispose()
+    throw err
+  }
   return engine
 }

@@ -5,9 +5,10 @@
 // runs one batch at a time, so a small batch never waits for a large one. Costs a second copy of the weights (only for
 // bundles up to config.ts INLINE_MAX_WEIGHT_BYTES) and tfjs on the main thread.
 //
-// Making that copy takes the event loop ~6 ms (read, build, warm up). A version loaded while another serves makes it
-// only once traffic is light (LIGHT_TRAFFIC_BATCHES small batches in a row): under load, batches are large and never
-// use it, and a hot swap no longer stalls the requests being answered (bench/README.md, session 10). A copy is used
+// Making that copy takes the event loop ~6 ms (read, build, warm up). A version loaded while requests are answered
+// makes it only once traffic is light (LIGHT_TRAFFIC_BATCHES small batches in a row): with more concurrent requests
+// than inlineBatch, batches are larger and never use it, and such a hot swap no longer stalls the requests being
+// answered (bench/README.md, session 10); with fewer, the copy is made right after the swap, as before. A copy is used
 // only once it answers as the engine thread does, so model files changed on disk since the load cannot give answers
 // that depend on the batch size.
 

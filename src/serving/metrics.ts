@@ -135,7 +135,7 @@ export class Metrics implements ModelEvents {
     })
     new Gauge({
       name: 'mhe_tfjs_tensors',
-      help: 'Live TensorFlow.js tensors (constant when nothing leaks)',
+      help: 'Live TensorFlow.js tensors (constant when nothing leaks, but for the copy for small batches that a swapped-in version makes once traffic is light)',
       registers: [this.registry],
       collect() {
         // Every version runs in one tfjs (the engine thread's, or this thread's): each reports that one count.

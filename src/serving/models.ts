@@ -150,6 +150,8 @@ export class ModelSet {
   /** The backend the first load chose: later loads ask for it by name instead of probing every candidate again. */
   private backend: BackendRequest
   private closed = false
+  /** start() is loading what the repository holds: the service is not ready, so nothing is being served yet. */
+  private starting = false
   /** The engine thread every version loads onto (MHE_ENGINE_THREAD), started with the first load. */
   private host: Promise<EngineHost> | undefined
   /** Called when a loaded version's engine dies (the service turns failed). */
@@ -171,7 +173,12 @@ export class ModelSet {
       throw new BundleError(`${this.config.modelRepository}/${wantDefault}`, `MHE_DEFAULT_MODEL names a model the repository does not hold (it holds: ${names.join(', ') || 'none'})`)
     }
     const failed: SyncReport['failed'] = []
-    for (const name of names) failed.push(...(await this.sync(name, { poll: false })).failed)
+    this.starting = true
+    try {
+      for (const name of names) failed.push(...(await this.sync(name, { poll: false })).failed)
+    } finally {
+      this.starting = false
+    }
     if (![...this.models.values()].some((m) => this.serving(m) !== undefined)) {
       if (names.length === 0) throw new BundleError(this.config.modelRepository, 'the model repository holds no model (expected DIR/<name>/<version>/ bundle folders)')
       // One bundle (MHE_MODEL): its own error, as before repositories existed.
@@ -410,7 +417,8 @@ export class ModelSet {
     const t0 = performance.now()
     try {
       const host = await this.engineHost()
-      const beside = [...this.models.values()].some((other) => this.serving(other) !== undefined)
+      // Loaded while requests are answered: its copy for small batches waits for light traffic (split-engine.ts).
+      const beside = !this.starting && [...this.models.values()].some((other) => this.serving(other) !== undefined)
       const loaded = await loadBundle({ dir, backend: this.backend, config: this.config, log: this.log, hooks: this.events?.batchHooks(m.name, version), host, beside })
       const seconds = (performance.now() - t0) / 1000
       if (this.closed) {

@@ -6,6 +6,7 @@ import { writeFile, readFile, rm, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/http/app.js'
+import { LIGHT_TRAFFIC_BATCHES, SplitEngine } from '../../src/engine/split-engine.js'
 import { LabelStore } from '../../src/bundle/labels.js'
 import { loadConfig } from '../../src/config.js'
 import { randomFeatures } from '../helpers/bundles.js'
@@ -298,4 +299,23 @@ t.test('policy: latest N and specific; a bad policy file is named and leaves oth
   const load = await admin(app, '/v2/repository/models/c/load')
   t.equal(load.statusCode, 422)
   t.match(load.json().error, `${join(repo, 'c', 'policy.json')}: expected one of {"latest": N}, {"all": true}, {"specific": [versions]}, got the key "newest"`)
+})
+
+t.test('the copy for small batches: made at start-up for every model, after light traffic for a version swapped in', async (t) => {
+  const repo = await tempRepository(t)
+  await addVersion(repo, 'a', 1, A)
+  await addVersion(repo, 'b', 3, B)
+  const app = await repoApp(t, repo)
+  await app.mhe.start()
+  const inline = (model: string, version: number): boolean | undefined => {
+    const v = app.mhe.models.loadedVersions().find((s) => s.model === model && s.version === version)
+    return v === undefined ? undefined : (v.loaded.engine as SplitEngine).inline
+  }
+  t.same([inline('a', 1), inline('b', 3)], [true, true], 'nothing was served while they loaded: both made it at once')
+  await addVersion(repo, 'a', 2, A)
+  t.equal((await admin(app, '/v2/repository/models/a/load')).statusCode, 200)
+  t.equal(inline('a', 2), false, 'swapped in while a and b serve: not yet')
+  for (let i = 0; i < LIGHT_TRAFFIC_BATCHES; i++) t.equal((await predict(app, '/models/a/predict', A.featureDim)).statusCode, 200)
+  await (app.mhe.models.loadedVersions().find((s) => s.model === 'a' && s.version === 2)!.loaded.engine as SplitEngine).copied()
+  t.equal(inline('a', 2), true, 'made once single requests came')
 })
