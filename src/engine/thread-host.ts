@@ -44,12 +44,21 @@ interface Waiting {
 }
 
 /**
+ * The engine thread's young generation, in MB. With V8's default it grew under load to ~13 MB between scavenges, and
+ * V8, unable to promise the old generation room for a whole young generation, followed scavenges with full
+ * mark-compacts that freed nothing: a 3-8 ms stop of the engine thread (and every batch waiting on it) about every
+ * 2 s, and one per hot swap (`--trace-gc`). At 4 MB its scavenges take 0.2-1 ms and no mark-compact came in 10 s at
+ * c=32 with 8 swaps; CPU per request the same (bench/README.md, session 10).
+ */
+export const ENGINE_YOUNG_GENERATION_MB = 4
+
+/**
  * Starts the worker from the file beside this one: thread-worker.js when compiled, thread-worker.ts when this file runs
  * as TypeScript, in which case whoever runs the sources provides the loader (tests: tools/lib/ts-workers.ts).
  */
 function spawn(data: EngineWorkerData): Worker {
   const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js'
-  return new Worker(new URL(`./thread-worker.${ext}`, import.meta.url), { workerData: data })
+  return new Worker(new URL(`./thread-worker.${ext}`, import.meta.url), { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: ENGINE_YOUNG_GENERATION_MB } })
 }
 
 /** The engine thread and the model versions on it. */

@@ -9,7 +9,7 @@ import { selectBackend } from '../../src/engine/backend.js'
 import { loadBundle } from '../../src/engine/model-load.js'
 import { Engine } from '../../src/engine/engine.js'
 import { SplitEngine } from '../../src/engine/split-engine.js'
-import { EngineThread } from '../../src/engine/thread-host.js'
+import { ENGINE_YOUNG_GENERATION_MB, EngineThread } from '../../src/engine/thread-host.js'
 import { decodeResults, encodeResults } from '../../src/engine/thread-wire.js'
 import { decompose } from '../../src/mhe/codec.js'
 import { BundleError } from '../../src/errors.js'
@@ -82,6 +82,13 @@ t.test('same answers as the in-process engine, to the last bit', async (t) => {
   t.equal(thread.numTensors(), tensors, 'no tensor leaked on the engine thread')
   await t.rejects(thread.predict(new Float32Array(5), 1, [1]), /features has 5 values, expected n \* featureDim = 1 \* 6/, 'engine errors reach the caller')
   t.same(await thread.predict(randomFeatures(1, 6, 3), 1, [2]), await inline.predict(randomFeatures(1, 6, 3), 1, [2]), 'and it goes on')
+})
+
+t.test('the engine thread runs with a small young generation (no full GCs that free nothing, thread-host.ts)', async (t) => {
+  const thread = await startThread()
+  const limits = (thread as unknown as { worker: Worker }).worker.resourceLimits
+  t.equal(limits?.maxYoungGenerationSizeMb, ENGINE_YOUNG_GENERATION_MB)
+  t.ok(ENGINE_YOUNG_GENERATION_MB <= 8, 'far below V8\'s default, which let it grow past 13 MB')
 })
 
 t.test('one buffer rule for both engines: predict takes the batch buffer over and hands it back to recycle', async (t) => {
