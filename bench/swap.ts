@@ -7,6 +7,8 @@
 // BENCH_SWAP_BEFORE=path/to/main.js (a build of an earlier commit, run from this checkout's node_modules) measures
 // that server the same way in the same run, each phase on it and then on this build, so that before/after rows see
 // the same machine state (the machine's load drifts over a minute far more than phase to phase).
+// BENCH_SWAP_ROUNDS=N (default 1) repeats the spaced phases N times, the builds in turn, and adds the median of the
+// rounds' spikes: one round's p99 during 8 swaps swung by more than the changes it was to compare (session 10).
 
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -79,6 +81,7 @@ async function subject(label: string, argv: string[] | undefined, bundleDir: str
   const stage = mkdtempSync(join(tmpdir(), 'mhe-swap-stage-'))
   const staged: string[] = []
   let next = 1
+  let copies = 0
   // A version is the same bundle through a link (the same bytes, loaded again as a separate version: its labels are
   // shared with the version serving), or a staged copy whose labels file differs in its first byte (the same length:
   // compared, then read and indexed as a new store), moved in by one rename.
@@ -91,7 +94,7 @@ async function subject(label: string, argv: string[] | undefined, bundleDir: str
   }
   const stageCopies = (count: number) => {
     for (let i = 0; i < count; i++) {
-      const copy = join(stage, String(next + i))
+      const copy = join(stage, String(copies++)) // a name of its own: copies left over from an earlier phase stay staged
       cpSync(bundleDir, copy, { recursive: true, dereference: true })
       const labels = join(copy, 'labels.txt')
       const bytes = readFileSync(labels)
@@ -176,11 +179,11 @@ const AFTER_SWAP_MS = 50
  * call until AFTER_SWAP_MS after it answered) against the others of the same run, so that both sides see the same
  * machine state. This is the spike one swap causes; back-to-back swaps measure the cost of swapping all the time.
  */
-async function spacedSwapPhase(r: ScenarioResult, s: Subject, ownLabels: boolean): Promise<void> {
+async function spacedSwapPhase(r: ScenarioResult, s: Subject, ownLabels: boolean, roundName = ''): Promise<number> {
   const windows: [number, number][] = []
   const spec = { ...s.spec, url: s.spec.url as string, durationS: 2 * DURATION_S }
   if (ownLabels) s.stageCopies(spec.durationS)
-  const name = ownLabels ? 'a swap a second, each version with labels of its own' : 'a swap a second'
+  const name = `${ownLabels ? 'a swap a second, each version with labels of its own' : 'a swap a second'}${roundName}`
   const start = performance.now()
   const during = timedLoad(spec)
   const swapper = (async () => {
@@ -218,7 +221,14 @@ async function spacedSwapPhase(r: ScenarioResult, s: Subject, ownLabels: boolean
       p99RatioToBetween: round(quantile(sides.inside, 0.99) / p99Out),
     }),
   )
-  r.checks.push({ name: `${s.label}no failed request during spaced swaps${ownLabels ? ' (labels of their own)' : ''}`, target: '0', value: String(failed), pass: failed === 0 })
+  r.checks.push({ name: `${s.label}no failed request during spaced swaps${ownLabels ? ' (labels of their own)' : ''}${roundName}`, target: '0', value: String(failed), pass: failed === 0 })
+  return quantile(sides.inside, 0.99) - p99Out
+}
+
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
 export async function run(): Promise<ScenarioResult> {
@@ -243,13 +253,28 @@ export async function run(): Promise<ScenarioResult> {
         r.rows.push(loadRow(s, 'steady (one version)', steady.get(s)!))
       })
       await each(async (s) => void r.rows.push(await memory(s, 'fresh', 'one version, freshly started')))
-      await each((s) => spacedSwapPhase(r, s, false))
-      await each((s) => spacedSwapPhase(r, s, true))
+      const rounds = Math.max(1, Number(process.env.BENCH_SWAP_ROUNDS ?? 1))
+      r.settings = { ...r.settings, spacedRounds: rounds }
+      for (const ownLabels of [false, true]) {
+        const spikes = new Map<Subject, number[]>(subjects.map((s) => [s, []]))
+        for (let i = 0; i < rounds; i++) {
+          await each(async (s) => void spikes.get(s)!.push(await spacedSwapPhase(r, s, ownLabels, rounds > 1 ? ` (round ${i + 1})` : '')))
+        }
+        if (rounds === 1) continue
+        for (const s of subjects) {
+          const xs = spikes.get(s)!
+          r.rows.push({
+            phase: `${s.label}${ownLabels ? 'labels of their own' : 'labels shared'}: p99 during minus between the swaps, median of ${rounds} rounds`,
+            spikeMs: round(median(xs)),
+            spikesMs: xs.map((x) => round(x)).join(' / '),
+          })
+        }
+      }
       // The baseline of the memory checks: the process after its first swaps. A fresh one has not yet grown what stays
       // at its high-water mark and is reused by every later version (the wasm memory of the two tfjs instances, the
       // engine thread's heap): over 150 swaps the RSS less the JS heap rose by ~25 MB in the first 60-90 and no further
       // (121, 137, 139, 147, 146, 147 MB every 30 swaps; the build before this session: 114, 151, 126, 126, 136, 139).
-      await each(async (s) => void r.rows.push(await memory(s, 'one', `one version, after ${2 * (2 * DURATION_S - 2)} swaps`)))
+      await each(async (s) => void r.rows.push(await memory(s, 'one', `one version, after ${2 * rounds * (2 * DURATION_S - 2)} swaps`)))
       await each((s) => swapPhase(r, s, steady.get(s)!))
       await each(async (s) => void r.rows.push(await memory(s, 'afterSwaps', 'after the swaps (one version)')))
       // Two versions at once (policy latest 2), then back to one.
