@@ -42,14 +42,13 @@ export interface LoadOptions {
   hooks?: BatcherHooks
   /** The engine thread every version shares (config.engineThread); none = in this thread. */
   host?: EngineHost
-  /** Others are being served: the copy of the model for small batches waits for light traffic (split-engine.ts). */
-  beside?: boolean
+  /** When to make the copy of the model for small batches (StartEngineOptions.inlineCopy; default now). */
+  inlineCopy?: 'now' | 'when-light'
 }
 
 /** Reads and checks the bundle at `dir`, starts its engine and warms it up, and puts a batcher in front of it. */
-export async function loadBundle({ dir, backend, config, log, hooks, host, beside }: LoadOptions): Promise<Loaded> {
+export async function loadBundle({ dir, backend, config, log, hooks, host, inlineCopy }: LoadOptions): Promise<Loaded> {
   const files = await readBundleFiles(dir)
-  const inlineCopy = beside === true ? 'when-light' : 'now'
   const [labels, engine] = await withLabels(files, () =>
     startEngine({ files, backend, thread: config.engineThread, inlineBatch: config.inlineBatch, inlineCopy, log, host }),
   )

@@ -419,7 +419,8 @@ export class ModelSet {
       const host = await this.engineHost()
       // Loaded while requests are answered: its copy for small batches waits for light traffic (split-engine.ts).
       const beside = !this.starting && [...this.models.values()].some((other) => this.serving(other) !== undefined)
-      const loaded = await loadBundle({ dir, backend: this.backend, config: this.config, log: this.log, hooks: this.events?.batchHooks(m.name, version), host, beside })
+      const inlineCopy = beside ? 'when-light' : 'now'
+      const loaded = await loadBundle({ dir, backend: this.backend, config: this.config, log: this.log, hooks: this.events?.batchHooks(m.name, version), host, inlineCopy })
       const seconds = (performance.now() - t0) / 1000
       if (this.closed) {
         await unloadBundle(loaded)
