@@ -25,6 +25,10 @@ RUN npm ci --omit=optional --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
+# The native Dense kernel (native/dense.cc; this image has g++): for the CPU image, whose slim Debian has the same
+# libraries. --required: fail the build rather than ship an image that runs the slower wasm kernel unnoticed.
+COPY native/dense.cc native/build.mjs ./native/
+RUN node native/build.mjs --required
 
 # ---- node20: the Node 20 runtime (slim), also copied into the CUDA images below ----
 FROM ${NODE_SLIM_IMAGE} AS node20
@@ -152,6 +156,7 @@ WORKDIR /app
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/native/build ./native/build
 COPY deploy/healthcheck.mjs ./deploy/healthcheck.mjs
 COPY models/demo /models/demo
 VOLUME ["/models"]

@@ -42,6 +42,7 @@ export interface Config {
   workers: number
   engineThread: boolean
   inlineBatch: number
+  nativeDense: boolean
   metricsAuth: boolean
   maxEventLoopDelayMs: number
   slowRequestMs: number
@@ -101,6 +102,7 @@ export const OPTIONS = {
   workers: { env: 'MHE_WORKERS', flag: 'workers', kind: 'int', min: 0, default: '1', help: 'server processes sharing the port, each with its own model (0 = one per core, capped by the CPU quota)' },
   engineThread: { env: 'MHE_ENGINE_THREAD', flag: 'engine-thread', kind: 'bool', default: 'true', help: 'run the model on a worker thread beside the HTTP event loop (false = on the event loop)' },
   inlineBatch: { env: 'MHE_INLINE_BATCH', flag: 'inline-batch', kind: 'int', min: 0, default: '4', help: 'with the engine thread on wasm or cpu, batches of up to this many instances run on the event loop instead, from a second copy of the model (bundles up to 64 MiB of weights): one request alone skips two thread wake-ups (0 = none)' },
+  nativeDense: { env: 'MHE_NATIVE_DENSE', flag: 'native-dense', kind: 'bool', default: 'true', help: 'on wasm and cpu, run models of Dense layers on the native kernel built at install (native/dense.cc; the wasm kernel\'s outputs, bit for bit, 2-3x as fast) where it was built (false = the tfjs backend\'s kernel)' },
   metricsAuth: { env: 'MHE_METRICS_AUTH', flag: 'metrics-auth', kind: 'bool', default: 'false', help: 'require the MHE_API_KEYS bearer token on /metrics too' },
   maxEventLoopDelayMs: { env: 'MHE_MAX_EVENT_LOOP_DELAY_MS', flag: 'max-event-loop-delay-ms', kind: 'int', min: 0, default: '1000', help: 'event-loop lag past which requests get 503 + Retry-After (0 = off)' },
   slowRequestMs: { env: 'MHE_SLOW_REQUEST_MS', flag: 'slow-request-ms', kind: 'int', min: 0, default: '1000', help: 'requests slower than this (ms) get an info access line, like errors; the others log at debug (0 = every request at info)' },

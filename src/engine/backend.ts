@@ -9,6 +9,7 @@ import '@tensorflow/tfjs-backend-wasm'
 import { checkBackend, type BackendRequest } from '../config.js'
 import type { Log } from '../log.js'
 import { describeAdapter, installWebGpu, probeAdapter } from './webgpu.js'
+import { denseAddon } from './native-dense.js'
 
 export type BackendName = Exclude<BackendRequest, 'auto'> // 'tensorflow' = tfjs-node-gpu or tfjs-node
 
@@ -27,6 +28,8 @@ export interface BackendChoice {
   device?: string
   /** Candidates in the order tried; 'tensorflow-gpu' is @tensorflow/tfjs-node-gpu. */
   tried: BackendAttempt[]
+  /** On wasm and cpu, where the native Dense kernel is on (native-dense.ts): the vectors it runs on, e.g. 'avx512f'. */
+  nativeDense?: string
 }
 
 /** Why a candidate was skipped; `routine` = the usual state of a machine without that hardware or package. */
@@ -121,8 +124,10 @@ async function attempt(c: Candidate): Promise<Skip | { device?: string }> {
 /**
  * Activates the requested backend, or for 'auto' the first that works, and logs the choice.
  * An explicit request that cannot be met throws an Error with a one-line message.
+ * `nativeDense` (MHE_NATIVE_DENSE, default on): on wasm and cpu, plain Dense models run on native/dense.cc where it
+ * is built; the log line says whether it is and why not.
  */
-export async function selectBackend(requested: BackendRequest, log: Pick<Log, 'info' | 'warn'>): Promise<BackendChoice> {
+export async function selectBackend(requested: BackendRequest, log: Pick<Log, 'info' | 'warn'>, nativeDense = true): Promise<BackendChoice> {
   const plan = PLANS[checkBackend(requested)]
   const tried: BackendAttempt[] = []
   for (const c of plan) {
@@ -131,7 +136,10 @@ export async function selectBackend(requested: BackendRequest, log: Pick<Log, 'i
       tried.push({ name: c.name, ok: true })
       const choice: BackendChoice = { name: tf.getBackend(), gpu: c.gpu, ...(result.device !== undefined && { device: result.device }), tried }
       const on = result.device !== undefined ? ` on ${result.device}` : ''
-      log.info({ backend: choice.name, requested, gpu: choice.gpu, device: choice.device, tried }, `tfjs backend: ${c.name}${on}`)
+      const dense = c.gpu || c === TF_CPU ? undefined : nativeDense ? denseAddon() : { reason: 'MHE_NATIVE_DENSE=false' }
+      if (dense !== undefined && 'addon' in dense) choice.nativeDense = dense.addon.vectors
+      const denseNote = dense === undefined ? '' : 'addon' in dense ? `, Dense layers native (${dense.addon.vectors})` : `, Dense layers on its own kernel: ${dense.reason}`
+      log.info({ backend: choice.name, requested, gpu: choice.gpu, device: choice.device, tried, nativeDense: choice.nativeDense ?? false }, `tfjs backend: ${c.name}${on}${denseNote}`)
       if (requested === 'auto' && c === CPU) {
         log.warn({ tried }, 'tfjs backend: fell back to the slow pure-JavaScript cpu backend')
       }

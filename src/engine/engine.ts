@@ -14,6 +14,7 @@ import type { ModelEngine } from './model-engine.js'
 import { BundleError } from '../errors.js'
 import { DenseChain } from './dense-chain.js'
 import { WasmDense } from './wasm-dense.js'
+import { denseAddon, NativeDense } from './native-dense.js'
 import { deviceBindingLimit, maxRowsPerCall, oversizeWeights, tensorBytes, type WeightInfo } from './webgpu.js'
 
 // Probabilities are clipped before the log so a 0 becomes a very unlikely label instead of -Infinity.
@@ -34,8 +35,9 @@ export class Engine implements ModelEngine {
   private readonly model: LayersModel | GraphModel
   /** The same model as fused matMuls when it is a plain stack of Dense layers (dense-chain.ts); run() prefers it. */
   private readonly chain: DenseChain | undefined
-  /** On wasm, the chain as direct kernel calls (wasm-dense.ts); predictInJs prefers it. */
-  private readonly direct: WasmDense | undefined
+  /** The chain as native kernel calls (native-dense.ts, where the backend choice has it on), else on wasm as direct
+   * kernel calls (wasm-dense.ts); predictInJs prefers it. */
+  private readonly direct: NativeDense | WasmDense | undefined
   private readonly layout: OutputLayout
   private readonly heads: readonly number[]
   private readonly sumHeads: number
@@ -63,7 +65,7 @@ export class Engine implements ModelEngine {
     this.heads = bundle.manifest.heads
     this.sumHeads = outputWidth(this.heads)
     // Only where its rows are already what predictInJs reads: one [n, Σn_h] output.
-    this.direct = this.chain && this.layout === 'concat' && this.chain.outDim === this.sumHeads ? WasmDense.of(this.chain, bundle.manifest.featureDim) : undefined
+    this.direct = this.chain && this.layout === 'concat' && this.chain.outDim === this.sumHeads ? directDense(this.chain, bundle.manifest.featureDim, backend) : undefined
     this.idSpace = idSpace(this.heads)
     this.hasInvalidIds = this.idSpace > bundle.manifest.numLabels
   }
@@ -322,6 +324,13 @@ export class Engine implements ModelEngine {
     this.direct?.dispose()
     this.model.dispose()
   }
+}
+
+/** The chain as kernel calls without tfjs: native where the backend choice has it on, else the wasm kernel's. */
+function directDense(chain: DenseChain, featureDim: number, backend: BackendChoice): NativeDense | WasmDense | undefined {
+  const addon = backend.nativeDense !== undefined ? denseAddon() : undefined
+  const native = addon !== undefined && 'addon' in addon ? NativeDense.of(chain, featureDim, addon.addon) : undefined
+  return native ?? WasmDense.of(chain, featureDim)
 }
 
 /** Name, shape and dtype of every weight tensor of a loaded model (LayersModel variables or GraphModel constants). */

@@ -40,6 +40,8 @@ export interface ModelEngine {
 export interface StartEngineOptions {
   files: BundleFiles
   backend: BackendRequest
+  /** On wasm and cpu, Dense models on the native kernel where it is built (selectBackend; default true). */
+  nativeDense?: boolean
   /** true: on a worker thread, beside the event loop; false: on this thread. */
   thread: boolean
   log: Log
@@ -59,15 +61,17 @@ export interface StartEngineOptions {
 /** Picks the backend, loads the model and warms it up, on a worker thread or on this one. */
 export async function startEngine(opts: StartEngineOptions): Promise<ModelEngine> {
   const { files, backend, log, recycle } = opts
-  if (!opts.thread) return localEngine(files, backend, log, recycle)
+  const nativeDense = opts.nativeDense ?? true
+  if (!opts.thread) return localEngine(files, backend, log, recycle, nativeDense)
   const thread = opts.host
     ? await opts.host.load({ modelDir: files.dir, manifest: files.manifest, recycle })
-    : await EngineThread.start({ modelDir: files.dir, backend, manifest: files.manifest, log, recycle })
+    : await EngineThread.start({ modelDir: files.dir, backend, nativeDense, manifest: files.manifest, log, recycle })
   const inlineBatch = opts.inlineBatch ?? 0
   // Only where the thread runs an in-process backend: a GPU (or native) backend belongs to its thread alone.
   const inProcess = thread.backend.name === 'wasm' || thread.backend.name === 'cpu'
   if (inlineBatch <= 0 || !inProcess || thread.weightBytes() > INLINE_MAX_WEIGHT_BYTES) return thread
-  const makeLocal = () => localEngine(files, thread.backend.name === 'wasm' ? 'wasm' : 'cpu', log, thread.recycle)
+  // The same kernel as the thread's, so that an answer does not depend on where its batch ran.
+  const makeLocal = () => localEngine(files, thread.backend.name === 'wasm' ? 'wasm' : 'cpu', log, thread.recycle, thread.backend.nativeDense !== undefined)
   if (opts.inlineCopy === 'when-light') return SplitEngine.whenLight(thread, makeLocal, inlineBatch, log)
   try {
     return await SplitEngine.now(thread, makeLocal, inlineBatch, log)
@@ -78,9 +82,9 @@ export async function startEngine(opts: StartEngineOptions): Promise<ModelEngine
 }
 
 /** The model on this thread, warmed up. Loaded only here, so a main thread that hands every batch to a worker never loads tfjs. */
-async function localEngine(files: BundleFiles, backend: BackendRequest, log: Log, recycle: FloatPool | undefined): Promise<ModelEngine> {
+async function localEngine(files: BundleFiles, backend: BackendRequest, log: Log, recycle: FloatPool | undefined, nativeDense: boolean): Promise<ModelEngine> {
   const [{ selectBackend }, { loadModel }, { Engine }] = await Promise.all([import('./backend.js'), import('./model-load.js'), import('./engine.js')])
-  const choice = await selectBackend(backend, log)
+  const choice = await selectBackend(backend, log, nativeDense)
   const engine = await Engine.create(await loadModel(files), choice, { recycle })
   try {
     await engine.warmUp()

@@ -18,6 +18,8 @@ import type { ModelEngine } from './model-engine.js'
 
 export interface EngineWorkerData {
   backend: BackendRequest
+  /** selectBackend's nativeDense (MHE_NATIVE_DENSE). */
+  nativeDense: boolean
 }
 
 /** Main thread -> engine thread. A batch's `features` is transferred (the sender loses it). */
@@ -86,8 +88,8 @@ export class EngineHost {
   }
 
   /** Spawns the thread and resolves once its backend is chosen; rejects with the reason it could not be. */
-  static start(backend: BackendRequest, log: Log): Promise<EngineHost> {
-    const worker = spawn({ backend })
+  static start(backend: BackendRequest, log: Log, nativeDense = true): Promise<EngineHost> {
+    const worker = spawn({ backend, nativeDense })
     return new Promise((resolve, reject) => {
       const onMessage = (m: FromEngine): void => {
         if (m.type === 'log') log[m.level](m.obj, m.msg)
@@ -227,8 +229,8 @@ export class EngineThread implements ModelEngine {
   }
 
   /** A thread of its own with this one model on it (resolves once loaded and warmed up). */
-  static async start(opts: { modelDir: string; backend: BackendRequest; manifest: Manifest; log: Log; recycle?: FloatPool }): Promise<EngineThread> {
-    const host = await EngineHost.start(opts.backend, opts.log)
+  static async start(opts: { modelDir: string; backend: BackendRequest; nativeDense?: boolean; manifest: Manifest; log: Log; recycle?: FloatPool }): Promise<EngineThread> {
+    const host = await EngineHost.start(opts.backend, opts.log, opts.nativeDense)
     try {
       const engine = await host.load(opts)
       engine.ownsHost = true

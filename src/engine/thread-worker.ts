@@ -14,7 +14,7 @@ import type { EngineWorkerData, FromEngine, ToEngine } from './thread-host.js'
 const port = parentPort
 if (!port) throw new Error('thread-worker.ts runs as a worker thread (see thread-host.ts)')
 const post = (m: FromEngine, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer)
-const { backend } = workerData as EngineWorkerData
+const { backend, nativeDense } = workerData as EngineWorkerData
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err))
 
 const log = {
@@ -22,7 +22,7 @@ const log = {
   warn: (obj: object, msg: string) => post({ type: 'log', level: 'warn', obj, msg }),
 }
 
-selectBackend(backend, log).then(
+selectBackend(backend, log, nativeDense).then(
   (choice) => {
     const engines = new Map<number, Engine>()
     const load = async (model: number, modelDir: string): Promise<void> => {

@@ -50,7 +50,7 @@ export interface LoadOptions {
 export async function loadBundle({ dir, backend, config, log, hooks, host, inlineCopy }: LoadOptions): Promise<Loaded> {
   const files = await readBundleFiles(dir)
   const [labels, engine] = await withLabels(files, () =>
-    startEngine({ files, backend, thread: config.engineThread, inlineBatch: config.inlineBatch, inlineCopy, log, host }),
+    startEngine({ files, backend, nativeDense: config.nativeDense, thread: config.engineThread, inlineBatch: config.inlineBatch, inlineCopy, log, host }),
   )
   const d = files.manifest.featureDim
   const instanceBuffers = instancePool(d)

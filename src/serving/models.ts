@@ -333,7 +333,7 @@ export class ModelSet {
   /** The shared engine thread (started on first use; a failed start is tried again by the next load). */
   private engineHost(): Promise<EngineHost> | undefined {
     if (!this.config.engineThread) return undefined
-    this.host ??= EngineHost.start(this.backend, this.log).catch((err: unknown) => {
+    this.host ??= EngineHost.start(this.backend, this.log, this.config.nativeDense).catch((err: unknown) => {
       this.host = undefined
       throw err
     })

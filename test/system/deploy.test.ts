@@ -206,6 +206,8 @@ t.test('Dockerfile stages: build, slim CPU runtime (the default), GPU target', a
   t.match(argDefault('NODE_IMAGE'), /^node:20(-|$)/, 'build stage on node:20')
   t.ok(of(build, 'RUN').some((i) => /^npm ci\b/.test(args(i))), 'build: npm ci')
   t.ok(of(build, 'RUN').some((i) => args(i) === 'npm run build'), 'build: npm run build')
+  t.ok(of(build, 'RUN').some((i) => args(i) === 'node native/build.mjs --required'), 'build: the native Dense kernel, or the build fails')
+  t.ok(of(byName.get('runtime')!, 'COPY').some((i) => flags(i).includes('--from=build') && args(i) === '/app/native/build ./native/build'), 'runtime: the native kernel from build')
 
   // `npm run build` is tsc -p tsconfig.build.json into dist/ with rootDir ".": src/main.ts -> dist/src/main.js.
   const pkg = JSON.parse(read('package.json')) as Any

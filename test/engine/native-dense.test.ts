@@ -1,0 +1,138 @@
+// NativeDense: the dense chain on native/dense.cc (built by `npm ci`'s postinstall) gives the wasm kernel's outputs
+// bit for bit, for every batch and layer size its blocking has a case for; it refuses activations it does not apply,
+// frees its memory, and the backend choice turns it on and off (MHE_NATIVE_DENSE) on the engine thread too.
+import t, { type Test } from 'tap'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as tf from '@tensorflow/tfjs'
+import { selectBackend } from '../../src/engine/backend.js'
+import { DenseChain } from '../../src/engine/dense-chain.js'
+import { WasmDense } from '../../src/engine/wasm-dense.js'
+import { denseAddon, NativeDense, type DenseAddon } from '../../src/engine/native-dense.js'
+import { Engine } from '../../src/engine/engine.js'
+import { EngineThread } from '../../src/engine/thread-host.js'
+import { randomize, sequential } from '../helpers/dense-models.js'
+import { makeHeadsBundle } from '../helpers/bundles.js'
+import { readBundleFiles } from '../../src/bundle/files.js'
+import { loadModel } from '../../src/engine/model-load.js'
+
+const quiet = { info() {}, warn() {}, error() {}, debug() {} }
+const hasCompiler = ((): boolean => {
+  try {
+    execFileSync(process.env.CXX || 'c++', ['--version'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+})()
+
+/** The addon `npm ci` built; without a C++ compiler on the machine there is none and these tests skip. */
+function addon(t: Test): DenseAddon {
+  const found = denseAddon()
+  if (!('addon' in found)) t.fail(`no addon: ${found.reason}`)
+  return (found as { addon: DenseAddon }).addon
+}
+
+t.before(async () => {
+  await selectBackend('wasm', quiet, false)
+})
+
+const rows = (n: number, d: number, seed: number): Float32Array => tf.tidy(() => tf.randomNormal([n, d], 0, 1, 'float32', seed).dataSync() as Float32Array)
+
+t.test('the wasm kernel\'s outputs, bit for bit', { skip: !hasCompiler && 'no C++ compiler' }, async (t) => {
+  const native = addon(t)
+  t.match(native.vectors, /^(avx512f|avx2|128-bit)$/, `runs on ${native.vectors}`)
+  const dense = (units: number, d: number, extra: object = {}) => tf.layers.dense({ units, inputShape: [d], ...extra })
+  const models: [string, number, tf.LayersModel][] = [
+    // 300 outputs: blocks of 64 columns and a tail of single vectors; 9: one partial vector.
+    ['MHE heads [100, 100, 100] on 768 features', 768, sequential(dense(300, 768))],
+    ['9 outputs', 12, sequential(dense(9, 12))],
+    ['a hidden relu layer and the heads', 20, sequential(dense(37, 20, { activation: 'relu' }), tf.layers.dense({ units: 65 }))],
+    ['relu6 without a bias', 16, sequential(dense(33, 16, { activation: 'relu6', useBias: false }))],
+  ]
+  for (const [what, d, m] of models) {
+    randomize(m, 11)
+    const chain = DenseChain.of(m, d)!
+    const direct = NativeDense.of(chain, d, native)
+    const wasm = WasmDense.of(chain, d)!
+    t.ok(direct, `${what}: native`)
+    // Blocks of 4 rows and the rows left over; larger batches, then smaller again (its scratch memory is reused).
+    for (const n of [1, 2, 3, 4, 5, 7, 16, 33, 2]) {
+      const x = rows(n, d, n)
+      t.same(Array.from(direct!.run(x, n)), Array.from(wasm.run(x, n)), `${what}, ${n} rows: the same outputs`)
+    }
+    direct!.dispose()
+    wasm.dispose()
+    t.throws(() => direct!.run(rows(1, d, 1), 1), /disposed/, `${what}: refuses to run once disposed`)
+  }
+})
+
+t.test('activations that are not a clamp stay on the backend', { skip: !hasCompiler && 'no C++ compiler' }, async (t) => {
+  const native = addon(t)
+  for (const activation of ['sigmoid', 'elu'] as const) {
+    const chain = DenseChain.of(randomize(sequential(tf.layers.dense({ units: 9, activation, inputShape: [12] })), 3), 12)!
+    t.equal(NativeDense.of(chain, 12, native), undefined, activation)
+  }
+})
+
+t.test('on the cpu backend: the chain\'s outputs to float rounding', { skip: !hasCompiler && 'no C++ compiler' }, async (t) => {
+  const native = addon(t)
+  await tf.setBackend('cpu')
+  t.teardown(() => tf.setBackend('wasm'))
+  const chain = DenseChain.of(randomize(sequential(tf.layers.dense({ units: 50, inputShape: [40] })), 4), 40)!
+  const direct = NativeDense.of(chain, 40, native)!
+  const x = rows(6, 40, 9)
+  const want = tf.tidy(() => chain.run(tf.tensor2d(x, [6, 40])).dataSync())
+  const got = direct.run(x, 6)
+  t.ok(got.every((v, i) => Math.abs(v - want[i]!) <= 1e-5 * Math.max(1, Math.abs(want[i]!))), 'within 1e-5')
+  direct.dispose()
+})
+
+t.test('the addon checks what it is given', { skip: !hasCompiler && 'no C++ compiler' }, async (t) => {
+  const native = addon(t)
+  t.throws(() => native.create([[new Float32Array(5), null, 2, 3, 0, 1]]), /a layer is \[kernel/, 'a kernel of the wrong size')
+  t.throws(() => native.create([[new Float32Array(6), new Float32Array(2), 2, 3, 0, 1]]), /a layer is \[kernel/, 'a bias of the wrong size')
+  const chain = native.create([[new Float32Array([1, 2, 3, 4, 5, 6]), new Float32Array([0.5, 0, -0.5]), 2, 3, -Infinity, Infinity]])
+  const out = new Float32Array(3)
+  native.run(chain, new Float32Array([1, 1]), 1, out)
+  t.same(Array.from(out), [5.5, 7, 8.5], 'x W + b')
+  t.throws(() => native.run(chain, new Float32Array(3), 1, out), RangeError, 'x of the wrong length')
+  t.throws(() => native.run(chain, new Float32Array(2), 1, new Float32Array(4)), RangeError, 'out of the wrong length')
+  native.free(chain)
+  native.free(chain)
+  t.throws(() => native.run(chain, new Float32Array(2), 1, out), /on a live chain/, 'a freed chain')
+})
+
+t.test('why there is no addon', async (t) => {
+  t.match(denseAddon([join(tmpdir(), 'no-such-dir', 'dense.node')]), { reason: /not built/ }, 'not built')
+  const dir = mkdtempSync(join(tmpdir(), 'mhe-native-'))
+  writeFileSync(join(dir, 'dense.node'), 'not a shared library')
+  t.match(denseAddon([join(dir, 'dense.node')]), { reason: /failed to load/ }, 'a broken file')
+})
+
+t.test('the backend choice turns it on and off, here and on the engine thread', { skip: !hasCompiler && 'no C++ compiler' }, async (t) => {
+  const lines: string[] = []
+  const log = { ...quiet, info: (_: object, msg: string) => void lines.push(msg) }
+  const on = await selectBackend('wasm', log, true)
+  const off = await selectBackend('wasm', log, false)
+  t.equal(on.nativeDense, addon(t).vectors, 'on: the vectors it runs on')
+  t.equal(off.nativeDense, undefined, 'off')
+  t.match(lines, [/Dense layers native/, /Dense layers on its own kernel: MHE_NATIVE_DENSE=false/], 'the log line says which')
+  const made = await makeHeadsBundle(mkdtempSync(join(tmpdir(), 'mhe-native-')), { featureDim: 16, heads: [5, 6], numLabels: 30, seed: 3, outputs: 'concat' })
+  const files = await readBundleFiles(made.dir)
+  const x = rows(3, 16, 5)
+  const answers = async (choice: typeof on) => {
+    const engine = await Engine.create(await loadModel(files), choice)
+    const got = await engine.predict(x.slice(), 3, [3, 1, 2])
+    engine.dispose()
+    return got
+  }
+  t.same(await answers(on), await answers(off), 'the same answers with and without it')
+  for (const nativeDense of [true, false]) {
+    const thread = await EngineThread.start({ modelDir: made.dir, backend: 'wasm', nativeDense, manifest: made.manifest, log: quiet })
+    t.equal(thread.backend.nativeDense !== undefined, nativeDense, `engine thread, MHE_NATIVE_DENSE=${nativeDense}`)
+    await thread.dispose()
+  }
+})
