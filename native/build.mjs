@@ -33,7 +33,7 @@ const compiler = process.env.CXX || 'c++'
 mkdirSync(dirname(out), { recursive: true })
 const temporary = `${out}.${process.pid}.tmp`
 // -ffp-contract=off: a multiply and an add stay two roundings, as in the wasm kernel, so the outputs are its own.
-const flags = ['-O3', '-std=c++17', '-ffp-contract=off', '-fPIC', '-shared', '-fvisibility=hidden', `-I${headers}`]
+const flags = ['-O3', '-std=c++17', '-ffp-contract=off', '-Wno-psabi', '-fPIC', '-shared', '-fvisibility=hidden', `-I${headers}`]
 if (process.platform === 'darwin') flags.push('-undefined', 'dynamic_lookup')
 try {
   execFileSync(compiler, [...flags, join(here, 'dense.cc'), '-o', temporary], { stdio: ['ignore', 'inherit', 'inherit'] })

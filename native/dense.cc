@@ -1,6 +1,7 @@
-// Dense layers (y = act(x W + b)) for the engine, in native code: the wasm backend's kernel has 4-wide SIMD and no
-// FMA; this is the same arithmetic in the same order (bias first, then the products for k = 0, 1, ... added one by
-// one, no fused multiply-add), so its outputs are the wasm kernel's bit for bit, with the machine's widest vectors.
+// Dense layers (y = act(x W + b)) for the engine, in native code, on the weights where the wasm backend keeps them
+// (its heap: no copy). The wasm kernel has 4-wide SIMD and no FMA; this is the same arithmetic in the same order
+// (bias first, then the products for k = 0, 1, ... added one by one, no fused multiply-add), so its outputs are the
+// wasm kernel's bit for bit, with the machine's widest vectors (AVX-512: 16 lanes, AVX2: 8).
 #include <node_api.h>
 #include <cstdint>
 #include <cstdlib>
@@ -13,84 +14,163 @@ namespace {
 // native/build/dense.node after a pull without a reinstall).
 constexpr int32_t DENSE_VERSION = 1;
 
+/** One layer: where its kernel [inDim][outDim] and bias [outDim] are in the heap (in floats), and its clamp. */
 struct Layer {
-  float* w = nullptr;  // [inDim][outPad], zero-padded columns
-  float* b = nullptr;  // [outPad]
-  int32_t inDim = 0, outDim = 0, outPad = 0;
-  float lo = 0, hi = 0;  // activation as a clamp, as the wasm kernel applies relu / relu6
+  int64_t kernel = 0, bias = -1;  // bias -1: none
+  int32_t inDim = 0, outDim = 0;
+  float lo = 0, hi = 0;  // the activation as the clamp the wasm kernel applies (relu, relu6; linear: none)
 };
 
 struct Chain {
   std::vector<Layer> layers;
-  float* scratch[2] = {nullptr, nullptr};
-  size_t scratchFloats = 0;
+  std::vector<float> scratch[2];  // hidden layers' outputs
   bool freed = false;
 };
 
-constexpr int PAD = 16;
+/** What one layer reads and writes, with strides in floats. */
+struct Step {
+  const float* w;
+  const float* b;  // null: no bias
+  const float* x;
+  float* y;
+  int32_t inDim, outDim, xStride;
+  float lo, hi;
+};
 
-void release(Chain* c) {
-  if (c->freed) return;
-  c->freed = true;
-  for (auto& l : c->layers) { std::free(l.w); std::free(l.b); }
-  std::free(c->scratch[0]);
-  std::free(c->scratch[1]);
+template <typename V>
+__attribute__((always_inline)) inline V load(const float* p) {
+  V v;
+  std::memcpy(&v, p, sizeof(V));
+  return v;
 }
 
+/** Rows [0, R) by columns [col, col + B * L): R x B accumulators, each output's sum in the wasm kernel's order. */
 template <typename V, int L, int R, int B>
-__attribute__((always_inline)) inline void block(const Layer& l, const float* x, int32_t xStride, float* y, int32_t col) {
+__attribute__((always_inline)) inline void block(const Step& s, int32_t col) {
   V acc[R][B];
   for (int v = 0; v < B; v++) {
-    V bias;
-    std::memcpy(&bias, l.b + col + v * L, sizeof(V));
+    const V bias = s.b ? load<V>(s.b + col + v * L) : V{};
     for (int i = 0; i < R; i++) acc[i][v] = bias;
   }
-  const float* w = l.w + col;
-  for (int32_t k = 0; k < l.inDim; k++, w += l.outPad) {
+  const float* w = s.w + col;
+  for (int32_t k = 0; k < s.inDim; k++, w += s.outDim) {
     V wv[B];
-    for (int v = 0; v < B; v++) std::memcpy(&wv[v], w + v * L, sizeof(V));
+    for (int v = 0; v < B; v++) wv[v] = load<V>(w + v * L);
     for (int i = 0; i < R; i++) {
-      const float a = x[i * xStride + k];
+      const float a = s.x[i * s.xStride + k];
       for (int v = 0; v < B; v++) acc[i][v] = acc[i][v] + a * wv[v];
     }
   }
   for (int i = 0; i < R; i++)
     for (int v = 0; v < B; v++) {
-      V r = acc[i][v];
+      float f[L];
+      std::memcpy(f, &acc[i][v], sizeof(V));
       for (int j = 0; j < L; j++) {
-        float f = r[j];
-        f = f < l.lo ? l.lo : f;  // NaN stays NaN, as a clamp by comparisons does
-        f = f > l.hi ? l.hi : f;
-        r[j] = f;
+        f[j] = f[j] < s.lo ? s.lo : f[j];  // NaN stays NaN, as in a clamp by comparisons
+        f[j] = f[j] > s.hi ? s.hi : f[j];
       }
-      std::memcpy(y + i * l.outPad + col + v * L, &r, sizeof(V));
+      std::memcpy(s.y + i * s.outDim + col + v * L, f, sizeof(V));
     }
 }
 
+/**
+ * Every column of R rows: blocks of B vectors, then single vectors, then one vector that ends at the last column
+ * and overlaps the one before (its columns computed again, to the same values). Needs outDim >= L.
+ */
 template <typename V, int L, int R, int B>
-__attribute__((always_inline)) inline void rows(const Layer& l, const float* x, int32_t xStride, float* y) {
+__attribute__((always_inline)) inline void columns(const Step& s) {
   int32_t col = 0;
-  for (; col + B * L <= l.outPad; col += B * L) block<V, L, R, B>(l, x, xStride, y, col);
-  for (; col < l.outPad; col += L) block<V, L, R, 1>(l, x, xStride, y, col);
+  for (; col + B * L <= s.outDim; col += B * L) block<V, L, R, B>(s, col);
+  for (; col + L <= s.outDim; col += L) block<V, L, R, 1>(s, col);
+  if (col < s.outDim) block<V, L, R, 1>(s, s.outDim - L);
 }
 
-template <typename V, int L, int R, int B>
-__attribute__((always_inline)) inline void layer(const Layer& l, const float* x, int32_t xStride, int32_t n, float* y) {
+/**
+ * One row, NV vectors of columns from `col` at once, k outermost: the kernel is read once, front to back (what the
+ * hardware prefetcher follows best), which is what a lone request's row is bound by. A vector past the last column
+ * ends at it instead, overlapping the one before.
+ */
+template <typename V, int L, int NV>
+__attribute__((always_inline)) inline void wide(const Step& s, int32_t col) {
+  int32_t at[NV];
+  V acc[NV];
+  for (int v = 0; v < NV; v++) {
+    at[v] = col + v * L > s.outDim - L ? s.outDim - L : col + v * L;
+    acc[v] = s.b ? load<V>(s.b + at[v]) : V{};
+  }
+  const float* w = s.w;
+  for (int32_t k = 0; k < s.inDim; k++, w += s.outDim) {
+    const float a = s.x[k];
+    for (int v = 0; v < NV; v++) acc[v] = acc[v] + a * load<V>(w + at[v]);
+  }
+  for (int v = 0; v < NV; v++) {
+    float f[L];
+    std::memcpy(f, &acc[v], sizeof(V));
+    for (int j = 0; j < L; j++) {
+      f[j] = f[j] < s.lo ? s.lo : f[j];
+      f[j] = f[j] > s.hi ? s.hi : f[j];
+    }
+    std::memcpy(s.y + at[v], f, sizeof(V));
+  }
+}
+
+#define WIDE_CASE(k) case k: return wide<V, L, k>(s, col);
+/** wide() with NV = nv (1 to 24; the caller keeps NV within its registers: 12 on AVX-512, 8 on AVX2, measured). */
+template <typename V, int L>
+__attribute__((always_inline)) inline void wideOf(int nv, const Step& s, int32_t col) {
+  switch (nv) {
+    WIDE_CASE(1) WIDE_CASE(2) WIDE_CASE(3) WIDE_CASE(4) WIDE_CASE(5) WIDE_CASE(6) WIDE_CASE(7) WIDE_CASE(8)
+    WIDE_CASE(9) WIDE_CASE(10) WIDE_CASE(11) WIDE_CASE(12) WIDE_CASE(13) WIDE_CASE(14) WIDE_CASE(15) WIDE_CASE(16)
+    WIDE_CASE(17) WIDE_CASE(18) WIDE_CASE(19) WIDE_CASE(20) WIDE_CASE(21) WIDE_CASE(22) WIDE_CASE(23) WIDE_CASE(24)
+  }
+}
+#undef WIDE_CASE
+
+/** One row, every column: as many vectors at a time as MAXNV accumulators allow. Needs outDim >= L. */
+template <typename V, int L, int MAXNV>
+__attribute__((always_inline)) inline void wideRow(const Step& s) {
+  const int32_t vectors = (s.outDim + L - 1) / L;
+  for (int32_t v = 0; v < vectors; v += MAXNV) wideOf<V, L>(vectors - v < MAXNV ? vectors - v : MAXNV, s, v * L);
+}
+
+template <typename V, int L, int R, int B, int MAXNV = 0>
+__attribute__((always_inline)) inline void rows(Step s, int32_t n) {
   int32_t i = 0;
-  for (; i + R <= n; i += R) rows<V, L, R, B>(l, x + i * xStride, xStride, y + i * l.outPad);
-  for (; i < n; i++) rows<V, L, 1, B>(l, x + i * xStride, xStride, y + i * l.outPad);
+  const float* x = s.x;
+  float* y = s.y;
+  for (; i + R <= n; i += R) {
+    s.x = x + int64_t(i) * s.xStride;
+    s.y = y + int64_t(i) * s.outDim;
+    columns<V, L, R, B>(s);
+  }
+  for (; i < n; i++) {
+    s.x = x + int64_t(i) * s.xStride;
+    s.y = y + int64_t(i) * s.outDim;
+    if constexpr (MAXNV > 0) wideRow<V, L, MAXNV>(s);
+    else columns<V, L, 1, B>(s);
+  }
 }
 
 typedef float f4 __attribute__((vector_size(16)));
+/** Any layer, on 128-bit vectors where it has 4 outputs or more, else one float at a time. */
+void layerNarrow(const Step& s, int32_t n) {
+  if (s.outDim >= 4) rows<f4, 4, 4, 2>(s, n);
+  else rows<float, 1, 4, 1>(s, n);
+}
 #if defined(__x86_64__)
 typedef float f8 __attribute__((vector_size(32)));
 typedef float f16 __attribute__((vector_size(64)));
-__attribute__((target("avx512f"))) void layer512(const Layer& l, const float* x, int32_t s, int32_t n, float* y) { layer<f16, 16, 4, 4>(l, x, s, n, y); }
-__attribute__((target("avx2"))) void layer256(const Layer& l, const float* x, int32_t s, int32_t n, float* y) { layer<f8, 8, 4, 2>(l, x, s, n, y); }
+__attribute__((target("avx512f"))) void layer512(const Step& s, int32_t n) {
+  if (s.outDim < 16) return layerNarrow(s, n);
+  rows<f16, 16, 4, 4, 12>(s, n);
+}
+__attribute__((target("avx2"))) void layer256(const Step& s, int32_t n) {
+  if (s.outDim < 8) return layerNarrow(s, n);
+  rows<f8, 8, 4, 2, 8>(s, n);
+}
 #endif
-void layer128(const Layer& l, const float* x, int32_t s, int32_t n, float* y) { layer<f4, 4, 4, 2>(l, x, s, n, y); }
 
-using LayerFn = void (*)(const Layer&, const float*, int32_t, int32_t, float*);
+using LayerFn = void (*)(const Step&, int32_t);
 LayerFn pick(const char** name) {
 #if defined(__x86_64__)
   __builtin_cpu_init();
@@ -98,7 +178,7 @@ LayerFn pick(const char** name) {
   if (__builtin_cpu_supports("avx2")) { *name = "avx2"; return layer256; }
 #endif
   *name = "128-bit";
-  return layer128;
+  return layerNarrow;
 }
 const char* vectorName = nullptr;
 const LayerFn runLayer = pick(&vectorName);
@@ -107,91 +187,83 @@ const LayerFn runLayer = pick(&vectorName);
 
 float* floats(napi_env env, napi_value v, size_t* length) {
   napi_typedarray_type type;
-  void* data;
-  size_t len;
+  void* data = nullptr;
+  size_t len = 0;
   if (napi_get_typedarray_info(env, v, &type, &len, &data, nullptr, nullptr) != napi_ok || type != napi_float32_array) return nullptr;
   *length = len;
   return static_cast<float*>(data);
 }
 
-int32_t int32(napi_env env, napi_value v) {
-  int32_t i = -1;
-  napi_get_value_int32(env, v, &i);
-  return i;
+double number(napi_env env, napi_value v) {
+  double d = -1;
+  napi_get_value_double(env, v, &d);
+  return d;
 }
 
-void finalize(napi_env, void* data, void*) {
-  auto* c = static_cast<Chain*>(data);
-  release(c);
-  delete c;
-}
+void finalize(napi_env, void* data, void*) { delete static_cast<Chain*>(data); }
 
 Chain* unwrap(napi_env env, napi_value v) {
   void* data = nullptr;
-  if (napi_get_value_external(env, v, &data) != napi_ok || data == nullptr) return nullptr;
+  if (napi_get_value_external(env, v, &data) != napi_ok) return nullptr;
   return static_cast<Chain*>(data);
 }
 
-// create([kernel, bias | null, inDim, outDim, lo, hi] per layer) -> external
+bool whole(double d) { return d >= 0 && d <= 4294967296.0 * 1024 && d == static_cast<double>(static_cast<int64_t>(d)); }
+
+// create([kernelAt, biasAt (-1: none), inDim, outDim, lo, hi] per layer; offsets in floats) -> external
 napi_value create(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
   uint32_t count = 0;
-  CHECK(napi_get_array_length(env, argv[0], &count));
+  bool isArray = false;
+  CHECK(napi_is_array(env, argv[0], &isArray));
+  if (isArray) CHECK(napi_get_array_length(env, argv[0], &count));
   auto* c = new Chain();
   for (uint32_t i = 0; i < count; i++) {
     napi_value spec, f[6];
     CHECK(napi_get_element(env, argv[0], i, &spec));
     for (uint32_t j = 0; j < 6; j++) CHECK(napi_get_element(env, spec, j, &f[j]));
-    Layer l;
-    l.inDim = int32(env, f[2]);
-    l.outDim = int32(env, f[3]);
-    double lo, hi;
-    CHECK(napi_get_value_double(env, f[4], &lo));
-    CHECK(napi_get_value_double(env, f[5], &hi));
-    l.lo = static_cast<float>(lo);
-    l.hi = static_cast<float>(hi);
-    l.outPad = (l.outDim + PAD - 1) / PAD * PAD;
-    size_t kLen = 0, bLen = 0;
-    const float* kernel = floats(env, f[0], &kLen);
-    napi_valuetype bType;
-    CHECK(napi_typeof(env, f[1], &bType));
-    const float* bias = bType == napi_null ? nullptr : floats(env, f[1], &bLen);
-    if (l.inDim <= 0 || l.outDim <= 0 || kernel == nullptr || kLen != size_t(l.inDim) * l.outDim || (bType != napi_null && (bias == nullptr || bLen != size_t(l.outDim)))) {
-      release(c);
+    const double kernel = number(env, f[0]), bias = number(env, f[1]), inDim = number(env, f[2]), outDim = number(env, f[3]);
+    const bool ok = whole(kernel) && (bias == -1 || whole(bias)) && whole(inDim) && inDim >= 1 && inDim < 1 << 30 && whole(outDim) && outDim >= 1 && outDim < 1 << 30 &&
+                    (i == 0 || int32_t(inDim) == c->layers.back().outDim);
+    if (!ok) {
       delete c;
-      napi_throw_type_error(env, nullptr, "dense: a layer is [kernel Float32Array(inDim*outDim), bias Float32Array(outDim) | null, inDim, outDim, lo, hi]");
+      napi_throw_type_error(env, nullptr, "dense: a layer is [kernelAt, biasAt or -1, inDim, outDim, lo, hi], each inDim the outDim before it");
       return nullptr;
     }
-    l.w = static_cast<float*>(std::aligned_alloc(64, size_t(l.inDim) * l.outPad * 4));
-    l.b = static_cast<float*>(std::aligned_alloc(64, size_t(l.outPad) * 4));
+    Layer l;
+    l.kernel = int64_t(kernel);
+    l.bias = int64_t(bias);
+    l.inDim = int32_t(inDim);
+    l.outDim = int32_t(outDim);
+    l.lo = static_cast<float>(number(env, f[4]));
+    l.hi = static_cast<float>(number(env, f[5]));
     c->layers.push_back(l);
-    if (l.w == nullptr || l.b == nullptr) { release(c); delete c; napi_throw_error(env, nullptr, "dense: out of memory"); return nullptr; }
-    for (int32_t k = 0; k < l.inDim; k++) {
-      std::memcpy(l.w + size_t(k) * l.outPad, kernel + size_t(k) * l.outDim, size_t(l.outDim) * 4);
-      std::memset(l.w + size_t(k) * l.outPad + l.outDim, 0, size_t(l.outPad - l.outDim) * 4);
-    }
-    std::memset(l.b, 0, size_t(l.outPad) * 4);
-    if (bias) std::memcpy(l.b, bias, size_t(l.outDim) * 4);
+  }
+  if (c->layers.empty()) {
+    delete c;
+    napi_throw_type_error(env, nullptr, "dense: create takes an array of one layer or more");
+    return nullptr;
   }
   napi_value out;
   CHECK(napi_create_external(env, c, finalize, nullptr, &out));
   return out;
 }
 
-// run(chain, x Float32Array(n * inDim), n, out Float32Array(n * outDim))
+// run(chain, heap Float32Array, x Float32Array(n * inDim), n, out Float32Array(n * outDim))
 napi_value run(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
   Chain* c = unwrap(env, argv[0]);
-  size_t xLen = 0, yLen = 0;
-  const float* x = floats(env, argv[1], &xLen);
-  const int32_t n = int32(env, argv[2]);
-  float* y = floats(env, argv[3], &yLen);
-  if (c == nullptr || c->freed || c->layers.empty() || x == nullptr || y == nullptr || n < 0) {
-    napi_throw_type_error(env, nullptr, "dense: run(chain, x Float32Array, n, out Float32Array) on a live chain");
+  size_t heapLen = 0, xLen = 0, yLen = 0;
+  const float* heap = floats(env, argv[1], &heapLen);
+  const float* x = floats(env, argv[2], &xLen);
+  const double n = number(env, argv[3]);
+  float* y = floats(env, argv[4], &yLen);
+  if (c == nullptr || c->freed || heap == nullptr || x == nullptr || y == nullptr || !whole(n) || n >= 1 << 30) {
+    napi_throw_type_error(env, nullptr, "dense: run(chain, heap Float32Array, x Float32Array, n, out Float32Array) on a live chain");
     return nullptr;
   }
   const Layer& first = c->layers.front();
@@ -200,34 +272,38 @@ napi_value run(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, nullptr, "dense: x must hold n * inDim values and out n * outDim");
     return nullptr;
   }
-  size_t need = 0;
-  for (auto& l : c->layers) need = need > size_t(n) * l.outPad ? need : size_t(n) * l.outPad;
-  if (need > c->scratchFloats) {
-    std::free(c->scratch[0]);
-    std::free(c->scratch[1]);
-    c->scratch[0] = static_cast<float*>(std::aligned_alloc(64, need * 4));
-    c->scratch[1] = static_cast<float*>(std::aligned_alloc(64, need * 4));
-    c->scratchFloats = c->scratch[0] && c->scratch[1] ? need : 0;
-    if (c->scratchFloats == 0) { napi_throw_error(env, nullptr, "dense: out of memory"); return nullptr; }
+  for (const Layer& l : c->layers) {
+    if (size_t(l.kernel) + size_t(l.inDim) * l.outDim > heapLen || (l.bias >= 0 && size_t(l.bias) + l.outDim > heapLen)) {
+      napi_throw_range_error(env, nullptr, "dense: a layer's weights are past the end of the heap");
+      return nullptr;
+    }
   }
   const float* in = x;
   int32_t stride = first.inDim;
   for (size_t i = 0; i < c->layers.size(); i++) {
-    float* to = c->scratch[i % 2];
-    runLayer(c->layers[i], in, stride, n, to);
+    const Layer& l = c->layers[i];
+    float* to = y;
+    if (i + 1 < c->layers.size()) {
+      std::vector<float>& buffer = c->scratch[i % 2];
+      if (buffer.size() < size_t(n) * l.outDim) buffer.resize(size_t(n) * l.outDim);
+      to = buffer.data();
+    }
+    runLayer({heap + l.kernel, l.bias >= 0 ? heap + l.bias : nullptr, in, to, l.inDim, l.outDim, stride, l.lo, l.hi}, int32_t(n));
     in = to;
-    stride = c->layers[i].outPad;
+    stride = l.outDim;
   }
-  for (int32_t i = 0; i < n; i++) std::memcpy(y + size_t(i) * last.outDim, in + size_t(i) * last.outPad, size_t(last.outDim) * 4);
   return nullptr;
 }
 
-// free(chain): its memory now, not when the garbage collector gets to it
+// free(chain): its scratch memory now, not when the garbage collector gets to it; a freed chain refuses to run
 napi_value freeChain(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
-  if (Chain* c = unwrap(env, argv[0])) release(c);
+  if (Chain* c = unwrap(env, argv[0])) {
+    c->freed = true;
+    for (auto& s : c->scratch) std::vector<float>().swap(s);
+  }
   return nullptr;
 }
 

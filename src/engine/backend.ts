@@ -28,7 +28,7 @@ export interface BackendChoice {
   device?: string
   /** Candidates in the order tried; 'tensorflow-gpu' is @tensorflow/tfjs-node-gpu. */
   tried: BackendAttempt[]
-  /** On wasm and cpu, where the native Dense kernel is on (native-dense.ts): the vectors it runs on, e.g. 'avx512f'. */
+  /** On wasm, where the native Dense kernel is on (native-dense.ts): the vectors it runs on, e.g. 'avx512f'. */
   nativeDense?: string
 }
 
@@ -124,7 +124,7 @@ async function attempt(c: Candidate): Promise<Skip | { device?: string }> {
 /**
  * Activates the requested backend, or for 'auto' the first that works, and logs the choice.
  * An explicit request that cannot be met throws an Error with a one-line message.
- * `nativeDense` (MHE_NATIVE_DENSE, default on): on wasm and cpu, plain Dense models run on native/dense.cc where it
+ * `nativeDense` (MHE_NATIVE_DENSE, default on): on wasm, plain Dense models run on native/dense.cc where it
  * is built; the log line says whether it is and why not.
  */
 export async function selectBackend(requested: BackendRequest, log: Pick<Log, 'info' | 'warn'>, nativeDense = true): Promise<BackendChoice> {
@@ -136,7 +136,7 @@ export async function selectBackend(requested: BackendRequest, log: Pick<Log, 'i
       tried.push({ name: c.name, ok: true })
       const choice: BackendChoice = { name: tf.getBackend(), gpu: c.gpu, ...(result.device !== undefined && { device: result.device }), tried }
       const on = result.device !== undefined ? ` on ${result.device}` : ''
-      const dense = c.gpu || c === TF_CPU ? undefined : nativeDense ? denseAddon() : { reason: 'MHE_NATIVE_DENSE=false' }
+      const dense = c !== WASM ? undefined : nativeDense ? denseAddon() : { reason: 'MHE_NATIVE_DENSE=false' }
       if (dense !== undefined && 'addon' in dense) choice.nativeDense = dense.addon.vectors
       const denseNote = dense === undefined ? '' : 'addon' in dense ? `, Dense layers native (${dense.addon.vectors})` : `, Dense layers on its own kernel: ${dense.reason}`
       log.info({ backend: choice.name, requested, gpu: choice.gpu, device: choice.device, tried, nativeDense: choice.nativeDense ?? false }, `tfjs backend: ${c.name}${on}${denseNote}`)

@@ -64,8 +64,9 @@ export class Engine implements ModelEngine {
     this.layout = bundle.layout
     this.heads = bundle.manifest.heads
     this.sumHeads = outputWidth(this.heads)
-    // Only where its rows are already what predictInJs reads: one [n, Σn_h] output.
-    this.direct = this.chain && this.layout === 'concat' && this.chain.outDim === this.sumHeads ? directDense(this.chain, bundle.manifest.featureDim, backend) : undefined
+    // Only where predictInJs runs and its rows are already what it reads: one [n, Σn_h] output.
+    const inJs = this.sumHeads <= jsHeadsMaxWidth
+    this.direct = inJs && this.chain && this.layout === 'concat' && this.chain.outDim === this.sumHeads ? directDense(this.chain, bundle.manifest.featureDim, backend) : undefined
     this.idSpace = idSpace(this.heads)
     this.hasInvalidIds = this.idSpace > bundle.manifest.numLabels
   }

@@ -40,7 +40,7 @@ export interface ModelEngine {
 export interface StartEngineOptions {
   files: BundleFiles
   backend: BackendRequest
-  /** On wasm and cpu, Dense models on the native kernel where it is built (selectBackend; default true). */
+  /** On wasm, Dense models on the native kernel where it is built (selectBackend; default true). */
   nativeDense?: boolean
   /** true: on a worker thread, beside the event loop; false: on this thread. */
   thread: boolean

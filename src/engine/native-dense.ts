@@ -1,24 +1,30 @@
-// A DenseChain run by native/dense.cc, the kernel built at install (native/build.mjs), on the in-process backends
-// (wasm, cpu). It does the wasm kernel's arithmetic in the same order, so its outputs are that kernel's bit for bit,
-// with the machine's widest vectors (AVX-512 or AVX2) instead of wasm's 4 lanes: ~2.8x the wasm kernel on a batch of
-// 16 rows of the 10^6-label bench bundle, ~1.7x on one row (bench/README.md, session 11). Used only when the build is
-// there, of this version, and gives the chain's own outputs on two rows of noise; otherwise WasmDense or tfjs runs it.
+// A DenseChain run by native/dense.cc, the kernel built at install (native/build.mjs), on the wasm backend: on the
+// weights where that backend keeps them (its heap; no copy), with the wasm kernel's arithmetic in the same order, so
+// its outputs are that kernel's bit for bit, on the machine's widest vectors (AVX-512 or AVX2) instead of wasm's 4
+// lanes: ~2.8x the wasm kernel on a batch of 16 rows of the 10^6-label bench bundle, ~1.7x on one row (bench/README.md,
+// session 11). Used only when the build is there, of this version, and gives the chain's own outputs on two rows of
+// noise; otherwise WasmDense or tfjs runs the chain.
 
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import * as tf from '@tensorflow/tfjs-core'
 import type { DenseChain, DenseStep } from './dense-chain.js'
+import { wasmBackendView, type WasmBackendView } from './wasm-dense.js'
 
 /** native/dense.cc's DENSE_VERSION: the exports this file was written against. */
 const VERSION = 1
 
-/** The addon's exports. A chain is an opaque handle; `free` releases its memory at once. */
+/**
+ * The addon's exports. A chain is an opaque handle: where each layer's kernel and bias are in a heap of floats
+ * (offsets in floats; bias -1 for none), passed to every run (the wasm heap may have grown and moved since the last);
+ * `free` releases its scratch memory at once and makes it refuse to run.
+ */
 export interface DenseAddon {
   version: number
   /** The vectors it runs on: 'avx512f', 'avx2' or '128-bit'. */
   vectors: string
-  create(layers: [kernel: Float32Array, bias: Float32Array | null, inDim: number, outDim: number, lo: number, hi: number][]): object
-  run(chain: object, x: Float32Array, n: number, out: Float32Array): void
+  create(layers: [kernelAt: number, biasAt: number, inDim: number, outDim: number, lo: number, hi: number][]): object
+  run(chain: object, heap: Float32Array, x: Float32Array, n: number, out: Float32Array): void
   free(chain: object): void
 }
 
@@ -55,26 +61,36 @@ export class NativeDense {
 
   private constructor(
     private readonly addon: DenseAddon,
+    private readonly backend: WasmBackendView,
     private readonly handle: object,
     private readonly outDim: number,
   ) {}
 
-  /** The chain on the addon, or undefined when an activation is not a clamp or its outputs are not the chain's. */
+  /**
+   * The chain on the addon, or undefined off the wasm backend, for an activation that is not a clamp, or when its
+   * outputs are not the chain's. Its weights stay the chain's tensors: dispose this before them.
+   */
   static of(chain: DenseChain, featureDim: number, addon: DenseAddon): NativeDense | undefined {
+    const backend = wasmBackendView()
+    if (backend === undefined) return undefined
+    const at = (t: tf.Tensor): number | undefined => {
+      const offset = backend.dataIdMap.get(t.dataId)?.memoryOffset
+      return offset !== undefined && offset % 4 === 0 ? offset / 4 : undefined
+    }
     const layers: Parameters<DenseAddon['create']>[0] = []
     for (const s of chain.steps) {
       const clamp = CLAMP[s.activation]
-      if (clamp === undefined || s.kernel.dtype !== 'float32') return undefined
-      const [inDim, outDim] = s.kernel.shape
-      layers.push([s.kernel.dataSync() as Float32Array, s.bias ? (s.bias.dataSync() as Float32Array) : null, inDim, outDim, ...clamp])
+      const kernelAt = at(s.kernel)
+      const biasAt = s.bias === undefined ? -1 : at(s.bias)
+      if (clamp === undefined || s.kernel.dtype !== 'float32' || kernelAt === undefined || biasAt === undefined) return undefined
+      layers.push([kernelAt, biasAt, s.kernel.shape[0], s.kernel.shape[1], ...clamp])
     }
-    const native = new NativeDense(addon, addon.create(layers), chain.outDim)
+    const native = new NativeDense(addon, backend, addon.create(layers), chain.outDim)
     const probe = tf.randomNormal([2, featureDim], 0, 1, 'float32', 7) as tf.Tensor2D
     const got = native.run(probe.dataSync() as Float32Array, 2)
     const want = tf.tidy(() => chain.run(probe))
     const wanted = want.dataSync()
     tf.dispose([probe, want])
-    // DenseChain's tolerance: the cpu backend sums in another order; on wasm they agree bit for bit.
     let same = got.length === wanted.length
     for (let i = 0; i < got.length && same; i++) same = agree(got[i]!, wanted[i]!)
     if (same) return native
@@ -86,7 +102,8 @@ export class NativeDense {
   run(features: Float32Array, n: number): Float32Array {
     if (this.disposed) throw new Error('NativeDense is disposed')
     const out = new Float32Array(n * this.outDim)
-    this.addon.run(this.handle, features, n, out)
+    // The heap's view is read each time: the wasm memory may have grown (and been replaced) since the last batch.
+    this.addon.run(this.handle, this.backend.wasm.HEAPF32, features, n, out)
     return out
   }
 
@@ -97,7 +114,11 @@ export class NativeDense {
   }
 }
 
-/** Equal to the tolerance, or both the same infinity, or both NaN (weights that overflow do so on both). */
+/**
+ * Bit for bit where the wasm kernel sums as this file was written against, which a test checks; to 1e-6 (WasmDense's
+ * tolerance) should a later tfjs sum in another order. Both NaN counts as agreement (weights that overflow do so on
+ * both), as does the same infinity.
+ */
 function agree(a: number, b: number): boolean {
-  return a === b || (Number.isNaN(a) && Number.isNaN(b)) || Math.abs(a - b) <= 1e-5 * Math.max(1, Math.abs(b))
+  return a === b || (Number.isNaN(a) && Number.isNaN(b)) || Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b))
 }

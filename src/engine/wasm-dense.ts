@@ -19,7 +19,7 @@ type FusedMatMul = (
 ) => void
 
 /** The parts of tfjs-backend-wasm's BackendWasm used here: its emscripten module (exports, heap) and tensor ids. */
-interface WasmBackendView {
+export interface WasmBackendView {
   wasm: { __FusedMatMul: FusedMatMul; _malloc(bytes: number): number; _free(pointer: number): void; HEAPF32: Float32Array; HEAP32: Int32Array }
   dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } | undefined }
 }
@@ -42,6 +42,16 @@ interface Layer {
   outDim: number
 }
 
+/** The active backend's internals used here and in native-dense.ts, when it is wasm and has them as expected. */
+export function wasmBackendView(): WasmBackendView | undefined {
+  if (tf.getBackend() !== 'wasm') return undefined
+  const backend = tf.backend() as unknown as Partial<WasmBackendView>
+  const wasm = backend.wasm
+  if (typeof wasm?.__FusedMatMul !== 'function' || typeof wasm._malloc !== 'function' || typeof wasm._free !== 'function') return undefined
+  if (typeof backend.dataIdMap?.get !== 'function' || !(wasm.HEAPF32 instanceof Float32Array)) return undefined
+  return backend as WasmBackendView
+}
+
 export class WasmDense {
   private capacity = 0
   private input: Slot | undefined
@@ -62,12 +72,8 @@ export class WasmDense {
 
   /** The chain as direct kernel calls, or undefined when the wasm backend is not active or not as expected. */
   static of(chain: DenseChain, featureDim: number): WasmDense | undefined {
-    if (tf.getBackend() !== 'wasm') return undefined
-    const backend = tf.backend() as unknown as Partial<WasmBackendView>
-    const wasm = backend.wasm
-    if (typeof wasm?.__FusedMatMul !== 'function' || typeof wasm._malloc !== 'function' || typeof wasm._free !== 'function') return undefined
-    if (typeof backend.dataIdMap?.get !== 'function') return undefined
-    const view = backend as WasmBackendView
+    const view = wasmBackendView()
+    if (view === undefined) return undefined
     const idOf = (t: tf.Tensor | undefined): number | undefined => (t === undefined ? 0 : view.dataIdMap.get(t.dataId)?.id)
     const layers: Layer[] = []
     let inDim = featureDim
