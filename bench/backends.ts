@@ -1,5 +1,6 @@
-// Backends: wasm against cpu (pure JS), and tensorflow (tfjs-node) where it installs: engine time per batch of 256
-// in-process, and /predict req/s at concurrency 16 over HTTP, d=768, C=10^6.
+// Backends: wasm (with the native Dense kernel where it is built, as shipped, and without it) against cpu (pure JS),
+// and tensorflow (tfjs-node) where it installs: engine time per batch of 256 in-process, and /predict req/s at
+// concurrency 16 over HTTP, d=768, C=10^6.
 
 import { startServer } from './lib/server.js'
 import { benchBundle, jsonBody } from './lib/bundles.js'
@@ -7,6 +8,7 @@ import { interleave, warm, type Target } from './lib/compare.js'
 import { DURATION_S, isMain, round, scenario, type ScenarioResult } from './lib/result.js'
 import { measure } from './engine.js'
 import { selectBackend } from '../src/engine/backend.js'
+import { denseAddon } from '../src/engine/native-dense.js'
 
 export async function run(): Promise<ScenarioResult> {
   return scenario('backends', 'Backends: wasm vs cpu (and tensorflow where installed), d=768, C=10^6', async (r) => {
@@ -16,10 +18,20 @@ export async function run(): Promise<ScenarioResult> {
       () => 'available',
       (err: unknown) => (err as Error).message,
     )
-    const backends = ['wasm', 'cpu', ...(tried === 'available' ? ['tensorflow'] : [])]
+    const native = denseAddon()
+    if (!('addon' in native)) r.notes.push(`native Dense kernel not measured: ${native.reason}`)
+    const sides = [
+      ...('addon' in native ? [{ name: `wasm + native Dense (${native.addon.vectors})`, backend: 'wasm', wasmKernel: false }] : []),
+      { name: 'wasm', backend: 'wasm', wasmKernel: true },
+      { name: 'cpu', backend: 'cpu', wasmKernel: true },
+      ...(tried === 'available' ? [{ name: 'tensorflow', backend: 'tensorflow', wasmKernel: true }] : []),
+    ]
+    const backends = sides.map((s) => s.name)
     if (tried !== 'available') r.notes.push(`tensorflow backend not measured: ${tried}`)
-    const engine = new Map(backends.map((name) => [name, measure(b.dir, name, 256, name === 'cpu' ? 5 : 30)]))
-    const servers = await Promise.all(backends.map((name) => startServer({ env: { MHE_MODEL: b.dir, MHE_BACKEND: name, MHE_WORKERS: '1' } })))
+    const engine = new Map(sides.map((s) => [s.name, measure(b.dir, s.backend, 256, s.backend === 'cpu' ? 5 : 30, s.wasmKernel ? ['--wasm-kernel'] : [])]))
+    const servers = await Promise.all(
+      sides.map((s) => startServer({ env: { MHE_MODEL: b.dir, MHE_BACKEND: s.backend, MHE_WORKERS: '1', MHE_NATIVE_DENSE: String(!s.wasmKernel) } })),
+    )
     try {
       const body = jsonBody(1, 768)
       const targets: Target[] = backends.map((name, i) => ({

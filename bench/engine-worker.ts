@@ -1,5 +1,5 @@
 // One engine measurement in a fresh process (so RSS and load time are this bundle's alone):
-//   tsx bench/engine-worker.ts BUNDLE_DIR BACKEND BATCH REPS [--kernel-path]
+//   tsx bench/engine-worker.ts BUNDLE_DIR BACKEND BATCH REPS [--kernel-path] [--wasm-kernel]
 // Prints one JSON line: load + warm-up time, ms per batch (wall and CPU), RSS after the runs.
 
 import { selectBackend, type BackendName } from '../src/engine/backend.js'
@@ -12,10 +12,11 @@ import { median } from '../tools/lib/stats.js'
 const [dir, backendName, batchArg, repsArg, ...flags] = process.argv.slice(2)
 const quiet = { info: () => {}, warn: () => {} }
 const t0 = performance.now()
-const backend = await selectBackend(backendName as BackendName, quiet)
+// --wasm-kernel: Dense layers on the wasm kernel, not the native one (MHE_NATIVE_DENSE=false).
+const backend = await selectBackend(backendName as BackendName, quiet, !flags.includes('--wasm-kernel'))
 const bundle = await loadBundle(dir!)
 // --kernel-path: everything on the backend (what every bundle used before the JS path for narrow heads).
-const engine = await Engine.create(bundle, backend.name, flags.includes('--kernel-path') ? { jsHeadsMaxWidth: 0 } : {})
+const engine = await Engine.create(bundle, backend, flags.includes('--kernel-path') ? { jsHeadsMaxWidth: 0 } : {})
 const n = Number(batchArg)
 const reps = Number(repsArg)
 const d = bundle.manifest.featureDim
@@ -40,6 +41,7 @@ process.stdout.write(
     numLabels: bundle.manifest.numLabels,
     featureDim: d,
     backend: backend.name,
+    nativeDense: backend.nativeDense ?? false,
     batch: n,
     reps,
     readyMs,

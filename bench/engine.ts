@@ -12,6 +12,8 @@ interface Measured {
   heads: number[]
   numLabels: number
   backend: string
+  /** The vectors of the native Dense kernel where the engine ran on it, else false (the wasm kernel). */
+  nativeDense: string | false
   readyMs: number
   msPerBatch: number
   cpuMsPerBatch: number
@@ -56,6 +58,8 @@ export async function run(): Promise<ScenarioResult> {
       const sum = outputWidth(mhe)
       const flopRatio = c / sum
       const mheRow = row('MHE', m)
+      // As shipped: MHE's narrow heads on the native Dense kernel where it is built; OHE's wide output on the backend.
+      if (c === CASES[0]!.c) r.settings = { ...r.settings, mheDenseKernel: m.nativeDense === false ? 'wasm' : `native (${m.nativeDense})` }
       if (oheReps === 0) {
         r.rows.push({ ...mheRow, flopRatio: round(flopRatio, 0) })
         r.notes.push(
