@@ -54,19 +54,18 @@ export class Engine implements ModelEngine {
     /** Most rows in one model call (webgpu: every tensor must fit one storage binding); larger batches are split. */
     private readonly maxRows: number,
     recycle: FloatPool | undefined,
-    denseChain: boolean,
+    chain: DenseChain | undefined,
+    direct: NativeDense | WasmDense | undefined,
   ) {
     this.recycle = recycle
     this.manifest = bundle.manifest
     this.backend = backend
     this.model = bundle.model
-    this.chain = bundle.model instanceof GraphModel || !denseChain ? undefined : DenseChain.of(bundle.model, bundle.manifest.featureDim)
+    this.chain = chain
+    this.direct = direct
     this.layout = bundle.layout
     this.heads = bundle.manifest.heads
     this.sumHeads = outputWidth(this.heads)
-    // Only where predictInJs runs and its rows are already what it reads: one [n, Σn_h] output.
-    const inJs = this.sumHeads <= jsHeadsMaxWidth
-    this.direct = inJs && this.chain && this.layout === 'concat' && this.chain.outDim === this.sumHeads ? directDense(this.chain, bundle.manifest.featureDim, backend) : undefined
     this.idSpace = idSpace(this.heads)
     this.hasInvalidIds = this.idSpace > bundle.manifest.numLabels
   }
@@ -104,7 +103,17 @@ export class Engine implements ModelEngine {
       }
       maxRows = maxRowsPerCall(limit, bundle.manifest.featureDim, bundle.manifest.heads, weights)
     }
-    return new Engine(bundle, choice, opts.jsHeadsMaxWidth ?? (inProcess ? JS_HEADS_MAX_WIDTH : 0), maxRows, opts.recycle, opts.denseChain ?? true)
+    const jsHeadsMaxWidth = opts.jsHeadsMaxWidth ?? (inProcess ? JS_HEADS_MAX_WIDTH : 0)
+    const d = bundle.manifest.featureDim
+    // A turn of this thread's event loop after each step that runs the model: on the engine thread, the versions
+    // already serving answer their batches between the steps of a load, not after all of it (bench/README.md, session 11).
+    const chain = bundle.model instanceof GraphModel || !(opts.denseChain ?? true) ? undefined : DenseChain.of(bundle.model, d)
+    if (chain) await nextTurn()
+    // Only where predictInJs runs and its rows are already what it reads: one [n, Σn_h] output.
+    const width = outputWidth(bundle.manifest.heads)
+    const direct = chain && width <= jsHeadsMaxWidth && bundle.layout === 'concat' && chain.outDim === width ? directDense(chain, d, choice) : undefined
+    if (direct) await nextTurn()
+    return new Engine(bundle, choice, jsHeadsMaxWidth, maxRows, opts.recycle, chain, direct)
   }
 
   /** ModelEngine.predict: the features' buffer goes to `recycle` once the batch's tensors are gone. */
@@ -326,6 +335,9 @@ export class Engine implements ModelEngine {
     this.model.dispose()
   }
 }
+
+/** Resolves on the next turn of this thread's event loop, after the I/O and messages already there. */
+export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 /** The chain as kernel calls without tfjs: native where the backend choice has it on, else the wasm kernel's. */
 function directDense(chain: DenseChain, featureDim: number, backend: BackendChoice): NativeDense | WasmDense | undefined {

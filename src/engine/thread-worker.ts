@@ -6,7 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { selectBackend } from './backend.js'
 import { loadModel } from './model-load.js'
 import { readBundleFiles } from '../bundle/files.js'
-import { Engine } from './engine.js'
+import { Engine, nextTurn } from './engine.js'
 import { encodeResults } from './thread-wire.js'
 import { BundleError } from '../errors.js'
 import type { EngineWorkerData, FromEngine, ToEngine } from './thread-host.js'
@@ -27,7 +27,11 @@ selectBackend(backend, log, nativeDense).then(
     const engines = new Map<number, Engine>()
     const load = async (model: number, modelDir: string): Promise<void> => {
       try {
-        const engine = await Engine.create(await loadModel(await readBundleFiles(modelDir)), choice)
+        // A turn between the steps (and inside Engine.create): batches of the versions serving run in between.
+        const bundle = await loadModel(await readBundleFiles(modelDir))
+        await nextTurn()
+        const engine = await Engine.create(bundle, choice)
+        await nextTurn()
         await engine.warmUp()
         engines.set(model, engine)
         post({ type: 'loaded', model, tensors: engine.numTensors(), weightBytes: engine.weightBytes() })

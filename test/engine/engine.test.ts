@@ -247,3 +247,20 @@ t.test('a disposed engine refuses work', async (t) => {
   t.ok(tf.memory().numTensors < before, 'model weights freed')
   await t.rejects(e.predict(new Float32Array(8), 1, [1]), /disposed/)
 })
+
+t.test('a load gives this thread\'s event loop a turn after each step that runs the model', async (t) => {
+  // On the engine thread, the versions already serving answer their batches between those steps.
+  const made = await build({ featureDim: 8, heads: [4, 5], numLabels: 20, seed: 21, outputs: 'concat' })
+  const bundle = await loadBundle(made.dir)
+  let turns = 0
+  let loading = true
+  const count = (): void => {
+    turns++
+    if (loading) setImmediate(count)
+  }
+  setImmediate(count)
+  const e = await Engine.create(bundle, backend)
+  loading = false
+  t.teardown(() => e.dispose())
+  t.ok(turns >= 2, `${turns} turns while the dense chain and its direct kernel were made and checked`)
+})
