@@ -57,7 +57,9 @@ COPY package.json package-lock.json ./
 # libtensorflow-gpu 2.9.1; an optional dep that fails installs nothing and npm carries on, so check the
 # binding and the library are there rather than ship an image that silently falls back to wasm. The webgpu
 # packages (the second GPU path) come along; only their linux-x64 Dawn build is kept.
-RUN npm pkg delete 'optionalDependencies.@tensorflow/tfjs-node' \
+# Its install runs scripts (tfjs-node-gpu's download), so the project's postinstall (native/build.mjs, not copied
+# here: a GPU image computes on the GPU) is dropped with it.
+RUN npm pkg delete 'optionalDependencies.@tensorflow/tfjs-node' scripts.postinstall \
  && npm ci --omit=dev --no-audit --no-fund \
  && ls node_modules/@tensorflow/tfjs-node-gpu/lib/napi-v*/tfjs_binding.node \
        node_modules/@tensorflow/tfjs-node-gpu/deps/lib/libtensorflow.so.* \

@@ -3,6 +3,7 @@
 // (bias first, then the products for k = 0, 1, ... added one by one, no fused multiply-add), so its outputs are the
 // wasm kernel's bit for bit, with the machine's widest vectors (AVX-512: 16 lanes, AVX2: 8).
 #include <node_api.h>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -12,13 +13,14 @@ namespace {
 
 // Bumped with any change to the exports; src/engine/native-dense.ts refuses a build of another version (a stale
 // native/build/dense.node after a pull without a reinstall).
-constexpr int32_t DENSE_VERSION = 1;
+constexpr int32_t DENSE_VERSION = 2;
 
 /** One layer: where its kernel [inDim][outDim] and bias [outDim] are in the heap (in floats), and its clamp. */
 struct Layer {
   int64_t kernel = 0, bias = -1;  // bias -1: none
   int32_t inDim = 0, outDim = 0;
-  float lo = 0, hi = 0;  // the activation as the clamp the wasm kernel applies (relu, relu6; linear: none)
+  float lo = 0, hi = 0;  // the activation as the clamp the wasm kernel applies (relu, relu6)
+  bool clamp = false;    // false: linear, no clamp (NaN stays NaN)
 };
 
 struct Chain {
@@ -35,7 +37,23 @@ struct Step {
   float* y;
   int32_t inDim, outDim, xStride;
   float lo, hi;
+  bool clamp;
 };
+
+/**
+ * The clamp as the wasm kernel computes it. On x86 hosts XNNPACK's wasm kernels clamp with pmax(lo, f) then
+ * pmin(hi, f), which turn NaN into lo; elsewhere with f32x4.max / min, which keep NaN.
+ */
+inline float clampOf(float f, float lo, float hi) {
+#if defined(__x86_64__)
+  f = lo < f ? f : lo;
+  return f < hi ? f : hi;
+#else
+  if (f != f) return f;
+  f = f < lo ? lo : f;
+  return f > hi ? hi : f;
+#endif
+}
 
 template <typename V>
 __attribute__((always_inline)) inline V load(const float* p) {
@@ -57,7 +75,7 @@ __attribute__((always_inline)) inline void block(const Step& s, int32_t col) {
     V wv[B];
     for (int v = 0; v < B; v++) wv[v] = load<V>(w + v * L);
     for (int i = 0; i < R; i++) {
-      const float a = s.x[i * s.xStride + k];
+      const float a = s.x[int64_t(i) * s.xStride + k];
       for (int v = 0; v < B; v++) acc[i][v] = acc[i][v] + a * wv[v];
     }
   }
@@ -65,11 +83,9 @@ __attribute__((always_inline)) inline void block(const Step& s, int32_t col) {
     for (int v = 0; v < B; v++) {
       float f[L];
       std::memcpy(f, &acc[i][v], sizeof(V));
-      for (int j = 0; j < L; j++) {
-        f[j] = f[j] < s.lo ? s.lo : f[j];  // NaN stays NaN, as in a clamp by comparisons
-        f[j] = f[j] > s.hi ? s.hi : f[j];
-      }
-      std::memcpy(s.y + i * s.outDim + col + v * L, f, sizeof(V));
+      if (s.clamp)
+        for (int j = 0; j < L; j++) f[j] = clampOf(f[j], s.lo, s.hi);
+      std::memcpy(s.y + int64_t(i) * s.outDim + col + v * L, f, sizeof(V));
     }
 }
 
@@ -106,10 +122,8 @@ __attribute__((always_inline)) inline void wide(const Step& s, int32_t col) {
   for (int v = 0; v < NV; v++) {
     float f[L];
     std::memcpy(f, &acc[v], sizeof(V));
-    for (int j = 0; j < L; j++) {
-      f[j] = f[j] < s.lo ? s.lo : f[j];
-      f[j] = f[j] > s.hi ? s.hi : f[j];
-    }
+    if (s.clamp)
+      for (int j = 0; j < L; j++) f[j] = clampOf(f[j], s.lo, s.hi);
     std::memcpy(s.y + at[v], f, sizeof(V));
   }
 }
@@ -171,17 +185,29 @@ __attribute__((target("avx2"))) void layer256(const Step& s, int32_t n) {
 #endif
 
 using LayerFn = void (*)(const Step&, int32_t);
-LayerFn pick(const char** name) {
+struct Vectors {
+  const char* name;
+  LayerFn layer;
+  bool supported;
+};
+/** Every path, widest first, and whether this CPU runs it. */
+std::vector<Vectors> paths() {
+  std::vector<Vectors> all;
 #if defined(__x86_64__)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) { *name = "avx512f"; return layer512; }
-  if (__builtin_cpu_supports("avx2")) { *name = "avx2"; return layer256; }
+  all.push_back({"avx512f", layer512, __builtin_cpu_supports("avx512f") != 0});
+  all.push_back({"avx2", layer256, __builtin_cpu_supports("avx2") != 0});
 #endif
-  *name = "128-bit";
-  return layerNarrow;
+  all.push_back({"128-bit", layerNarrow, true});
+  return all;
 }
-const char* vectorName = nullptr;
-const LayerFn runLayer = pick(&vectorName);
+const std::vector<Vectors> PATHS = paths();
+/** The path in use: the widest this CPU runs (useVectors changes it, for the tests of every path). */
+const Vectors* current = [] {
+  for (const Vectors& v : PATHS)
+    if (v.supported) return &v;
+  return &PATHS.back();
+}();
 
 #define CHECK(call) if ((call) != napi_ok) { napi_throw_error(env, nullptr, "dense: " #call " failed"); return nullptr; }
 
@@ -194,10 +220,10 @@ float* floats(napi_env env, napi_value v, size_t* length) {
   return static_cast<float*>(data);
 }
 
+/** The number v holds; NaN when it is not a number. */
 double number(napi_env env, napi_value v) {
-  double d = -1;
-  napi_get_value_double(env, v, &d);
-  return d;
+  double d = 0;
+  return napi_get_value_double(env, v, &d) == napi_ok ? d : NAN;
 }
 
 void finalize(napi_env, void* data, void*) { delete static_cast<Chain*>(data); }
@@ -225,11 +251,13 @@ napi_value create(napi_env env, napi_callback_info info) {
     CHECK(napi_get_element(env, argv[0], i, &spec));
     for (uint32_t j = 0; j < 6; j++) CHECK(napi_get_element(env, spec, j, &f[j]));
     const double kernel = number(env, f[0]), bias = number(env, f[1]), inDim = number(env, f[2]), outDim = number(env, f[3]);
-    const bool ok = whole(kernel) && (bias == -1 || whole(bias)) && whole(inDim) && inDim >= 1 && inDim < 1 << 30 && whole(outDim) && outDim >= 1 && outDim < 1 << 30 &&
-                    (i == 0 || int32_t(inDim) == c->layers.back().outDim);
+    const double lo = number(env, f[4]), hi = number(env, f[5]);
+    // Dimensions below 2^28: 4 rows of offsets in int64 arithmetic, and no int32 product near its limit.
+    const bool ok = whole(kernel) && (bias == -1 || whole(bias)) && whole(inDim) && inDim >= 1 && inDim < 1 << 28 && whole(outDim) && outDim >= 1 && outDim < 1 << 28 &&
+                    lo <= hi && (i == 0 || int32_t(inDim) == c->layers.back().outDim);
     if (!ok) {
       delete c;
-      napi_throw_type_error(env, nullptr, "dense: a layer is [kernelAt, biasAt or -1, inDim, outDim, lo, hi], each inDim the outDim before it");
+      napi_throw_type_error(env, nullptr, "dense: a layer is [kernelAt, biasAt or -1, inDim, outDim, lo, hi] with lo <= hi, each inDim the outDim before it");
       return nullptr;
     }
     Layer l;
@@ -237,8 +265,9 @@ napi_value create(napi_env env, napi_callback_info info) {
     l.bias = int64_t(bias);
     l.inDim = int32_t(inDim);
     l.outDim = int32_t(outDim);
-    l.lo = static_cast<float>(number(env, f[4]));
-    l.hi = static_cast<float>(number(env, f[5]));
+    l.lo = static_cast<float>(lo);
+    l.hi = static_cast<float>(hi);
+    l.clamp = !(std::isinf(lo) && lo < 0 && std::isinf(hi) && hi > 0);
     c->layers.push_back(l);
   }
   if (c->layers.empty()) {
@@ -262,6 +291,7 @@ napi_value run(napi_env env, napi_callback_info info) {
   const float* x = floats(env, argv[2], &xLen);
   const double n = number(env, argv[3]);
   float* y = floats(env, argv[4], &yLen);
+  if (c != nullptr && !c->freed && n == 0) return nullptr;  // nothing to do (and empty arrays have no data pointer)
   if (c == nullptr || c->freed || heap == nullptr || x == nullptr || y == nullptr || !whole(n) || n >= 1 << 30) {
     napi_throw_type_error(env, nullptr, "dense: run(chain, heap Float32Array, x Float32Array, n, out Float32Array) on a live chain");
     return nullptr;
@@ -285,10 +315,17 @@ napi_value run(napi_env env, napi_callback_info info) {
     float* to = y;
     if (i + 1 < c->layers.size()) {
       std::vector<float>& buffer = c->scratch[i % 2];
-      if (buffer.size() < size_t(n) * l.outDim) buffer.resize(size_t(n) * l.outDim);
+      if (buffer.size() < size_t(n) * l.outDim) {
+        try {
+          buffer.resize(size_t(n) * l.outDim);
+        } catch (const std::bad_alloc&) {
+          napi_throw_error(env, nullptr, "dense: out of memory for a hidden layer's outputs");
+          return nullptr;
+        }
+      }
       to = buffer.data();
     }
-    runLayer({heap + l.kernel, l.bias >= 0 ? heap + l.bias : nullptr, in, to, l.inDim, l.outDim, stride, l.lo, l.hi}, int32_t(n));
+    current->layer({heap + l.kernel, l.bias >= 0 ? heap + l.bias : nullptr, in, to, l.inDim, l.outDim, stride, l.lo, l.hi, l.clamp}, int32_t(n));
     in = to;
     stride = l.outDim;
   }
@@ -307,6 +344,40 @@ napi_value freeChain(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// useVectors(name): runs on that path from now on, if this CPU has it (true) or not (false). For the tests.
+napi_value useVectors(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  char name[32] = {0};
+  size_t length = 0;
+  bool used = false;
+  if (napi_get_value_string_utf8(env, argv[0], name, sizeof name, &length) == napi_ok) {
+    for (const Vectors& v : PATHS)
+      if (v.supported && std::strcmp(v.name, name) == 0) {
+        current = &v;
+        used = true;
+      }
+  }
+  napi_value out;
+  CHECK(napi_get_boolean(env, used, &out));
+  return out;
+}
+
+// The paths this CPU runs, widest first.
+napi_value vectorsSupported(napi_env env, napi_callback_info) {
+  napi_value out;
+  CHECK(napi_create_array(env, &out));
+  uint32_t i = 0;
+  for (const Vectors& v : PATHS) {
+    if (!v.supported) continue;
+    napi_value name;
+    CHECK(napi_create_string_utf8(env, v.name, NAPI_AUTO_LENGTH, &name));
+    CHECK(napi_set_element(env, out, i++, name));
+  }
+  return out;
+}
+
 }  // namespace
 
 NAPI_MODULE_INIT() {
@@ -314,11 +385,13 @@ NAPI_MODULE_INIT() {
       {"create", nullptr, create, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"run", nullptr, run, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"free", nullptr, freeChain, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"useVectors", nullptr, useVectors, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"vectorsSupported", nullptr, vectorsSupported, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_value name, version;
-  napi_create_string_utf8(env, vectorName, NAPI_AUTO_LENGTH, &name);
+  napi_create_string_utf8(env, current->name, NAPI_AUTO_LENGTH, &name);
   napi_create_int32(env, DENSE_VERSION, &version);
-  napi_define_properties(env, exports, 3, props);
+  napi_define_properties(env, exports, 5, props);
   napi_set_named_property(env, exports, "vectors", name);
   napi_set_named_property(env, exports, "version", version);
   return exports;

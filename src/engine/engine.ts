@@ -342,7 +342,12 @@ export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmedia
 /** The chain as kernel calls without tfjs: native where the backend choice has it on, else the wasm kernel's. */
 function directDense(chain: DenseChain, featureDim: number, backend: BackendChoice): NativeDense | WasmDense | undefined {
   const addon = backend.nativeDense !== undefined ? denseAddon() : undefined
-  const native = addon !== undefined && 'addon' in addon ? NativeDense.of(chain, featureDim, addon.addon) : undefined
+  let native: NativeDense | undefined
+  try {
+    native = addon !== undefined && 'addon' in addon ? NativeDense.of(chain, featureDim, addon.addon) : undefined
+  } catch {
+    // An addon that refuses the chain (a build of other exports, say) leaves it to the wasm kernel, not the load.
+  }
   return native ?? WasmDense.of(chain, featureDim)
 }
 

@@ -7,12 +7,13 @@
 
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
 import * as tf from '@tensorflow/tfjs-core'
 import type { DenseChain, DenseStep } from './dense-chain.js'
 import { wasmBackendView, type WasmBackendView } from './wasm-dense.js'
 
 /** native/dense.cc's DENSE_VERSION: the exports this file was written against. */
-const VERSION = 1
+const VERSION = 2
 
 /**
  * The addon's exports. A chain is an opaque handle: where each layer's kernel and bias are in a heap of floats
@@ -26,13 +27,19 @@ export interface DenseAddon {
   create(layers: [kernelAt: number, biasAt: number, inDim: number, outDim: number, lo: number, hi: number][]): object
   run(chain: object, heap: Float32Array, x: Float32Array, n: number, out: Float32Array): void
   free(chain: object): void
+  /** The paths this CPU runs ('avx512f', 'avx2', '128-bit'), widest first; useVectors switches to one (tests). */
+  vectorsSupported(): string[]
+  useVectors(name: string): boolean
 }
 
 /** An activation as the clamp the kernel applies (the ones fused matMul applies that way); others are not native. */
 const CLAMP: Partial<Record<DenseStep['activation'], [number, number]>> = { linear: [-Infinity, Infinity], relu: [0, Infinity], relu6: [0, 6] }
 
 /** Where the build lands, seen from src/engine (tsx, tests) and from dist/src/engine (npm start). */
-const CANDIDATES = ['../../native/build/dense.node', '../../../native/build/dense.node'].map((p) => new URL(p, import.meta.url).pathname)
+const CANDIDATES = ['../../native/build/dense.node', '../../../native/build/dense.node'].map((p) => fileURLToPath(new URL(p, import.meta.url)))
+
+/** Rows of noise a new NativeDense must answer as the chain does. */
+const PROBE_ROWS = 5
 
 let loaded: { addon: DenseAddon } | { reason: string } | undefined
 
@@ -82,20 +89,24 @@ export class NativeDense {
       const clamp = CLAMP[s.activation]
       const kernelAt = at(s.kernel)
       const biasAt = s.bias === undefined ? -1 : at(s.bias)
-      if (clamp === undefined || s.kernel.dtype !== 'float32' || kernelAt === undefined || biasAt === undefined) return undefined
+      const biasFits = s.bias === undefined || (s.bias.dtype === 'float32' && s.bias.shape[0] === s.kernel.shape[1])
+      if (clamp === undefined || s.kernel.dtype !== 'float32' || kernelAt === undefined || biasAt === undefined || !biasFits) return undefined
       layers.push([kernelAt, biasAt, s.kernel.shape[0], s.kernel.shape[1], ...clamp])
     }
     const native = new NativeDense(addon, backend, addon.create(layers), chain.outDim)
-    const probe = tf.randomNormal([2, featureDim], 0, 1, 'float32', 7) as tf.Tensor2D
-    const got = native.run(probe.dataSync() as Float32Array, 2)
-    const want = tf.tidy(() => chain.run(probe))
-    const wanted = want.dataSync()
-    tf.dispose([probe, want])
-    let same = got.length === wanted.length
-    for (let i = 0; i < got.length && same; i++) same = agree(got[i]!, wanted[i]!)
-    if (same) return native
-    native.dispose()
-    return undefined
+    // 5 rows: a block of 4 (how batches run) and a row alone (how a lone request runs).
+    const probe = tf.randomNormal([PROBE_ROWS, featureDim], 0, 1, 'float32', 7) as tf.Tensor2D
+    let same = false
+    try {
+      const got = native.run(probe.dataSync() as Float32Array, PROBE_ROWS)
+      const wanted = tf.tidy(() => chain.run(probe).dataSync())
+      same = got.length === wanted.length
+      for (let i = 0; i < got.length && same; i++) same = agree(got[i]!, wanted[i]!)
+    } finally {
+      probe.dispose()
+      if (!same) native.dispose()
+    }
+    return same ? native : undefined
   }
 
   /** The chain's outputs [n, outDim] for n rows of features, as a fresh array. */

@@ -4,9 +4,9 @@
 // the engine thread too.
 import t, { type Test } from 'tap'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { selectBackend } from '../../src/engine/backend.js'
 import { DenseChain } from '../../src/engine/dense-chain.js'
@@ -20,16 +20,17 @@ import { readBundleFiles } from '../../src/bundle/files.js'
 import { loadModel } from '../../src/engine/model-load.js'
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} }
+/** What native/build.mjs needs: a C++ compiler and Node's headers. Where they are, `npm ci` built the addon. */
 const hasCompiler = ((): boolean => {
   try {
     execFileSync(process.env.CXX || 'c++', ['--version'], { stdio: 'ignore' })
-    return true
+    return existsSync(join(dirname(process.execPath), '..', 'include', 'node', 'node_api.h'))
   } catch {
     return false
   }
 })()
 
-/** The addon `npm ci` built; without a C++ compiler on the machine there is none and these tests skip. */
+/** The addon `npm ci` built; without a C++ compiler or Node's headers there is none and these tests skip. */
 function addon(t: Test): DenseAddon {
   const found = denseAddon()
   if (!('addon' in found)) t.fail(`no addon: ${found.reason}`)
@@ -42,13 +43,26 @@ t.before(async () => {
 
 const rows = (n: number, d: number, seed: number): Float32Array => tf.tidy(() => tf.randomNormal([n, d], 0, 1, 'float32', seed).dataSync() as Float32Array)
 
-t.test('the wasm kernel\'s outputs, bit for bit', { skip: !hasCompiler && 'no C++ compiler' }, async (t) => {
+t.test('the wasm kernel\'s outputs, bit for bit, on every path this CPU runs', { skip: !hasCompiler && 'no C++ compiler' }, async (t) => {
   const native = addon(t)
   t.match(native.vectors, /^(avx512f|avx2|128-bit)$/, `runs on ${native.vectors}`)
+  const paths = native.vectorsSupported()
+  t.equal(paths[0], native.vectors, 'the widest path first, and in use')
+  t.ok(paths.includes('128-bit'), 'the 128-bit path everywhere')
+  t.notOk(native.useVectors('avx1024'), 'no such path')
+  t.teardown(() => void native.useVectors(native.vectors))
+  for (const path of paths) {
+    t.ok(native.useVectors(path), path)
+    await sameAsWasm(t, native, path)
+  }
+})
+
+async function sameAsWasm(t: Test, native: DenseAddon, path: string): Promise<void> {
   const dense = (units: number, d: number, extra: object = {}) => tf.layers.dense({ units, inputShape: [d], ...extra })
   const models: [string, number, tf.LayersModel][] = [
     // 300 outputs: blocks of 64 columns and a tail of single vectors; 9: one partial vector.
     ['MHE heads [100, 100, 100] on 768 features', 768, sequential(dense(300, 768))],
+    ['16 outputs (one AVX-512 vector)', 10, sequential(dense(16, 10))],
     // Fewer outputs than one vector holds: 128-bit vectors, or one float at a time below 4.
     ['9 outputs', 12, sequential(dense(9, 12))],
     ['3 outputs', 5, sequential(dense(3, 5))],
@@ -65,11 +79,30 @@ t.test('the wasm kernel\'s outputs, bit for bit', { skip: !hasCompiler && 'no C+
     // Blocks of 4 rows and the rows left over; larger batches, then smaller again (its scratch memory is reused).
     for (const n of [1, 2, 3, 4, 5, 7, 16, 33, 2]) {
       const x = rows(n, d, n)
-      t.same(Array.from(direct!.run(x, n)), Array.from(wasm.run(x, n)), `${what}, ${n} rows: the same outputs`)
+      t.same(Array.from(direct!.run(x, n)), Array.from(wasm.run(x, n)), `${path}, ${what}, ${n} rows: the same outputs`)
     }
     direct!.dispose()
     wasm.dispose()
     t.throws(() => direct!.run(rows(1, d, 1), 1), /disposed/, `${what}: refuses to run once disposed`)
+  }
+}
+
+t.test('NaN as the wasm kernel has it: relu and relu6 clamp it (on x86), a linear layer keeps it', { skip: !hasCompiler && 'no C++ compiler' }, async (t) => {
+  const native = addon(t)
+  const d = 6
+  for (const activation of ['linear', 'relu', 'relu6'] as const) {
+    const chain = DenseChain.of(randomize(sequential(tf.layers.dense({ units: 20, activation, inputShape: [d] })), 8), d)!
+    const direct = NativeDense.of(chain, d, native)!
+    const wasm = WasmDense.of(chain, d)!
+    const x = rows(5, d, 3)
+    x[2] = NaN
+    x[d + 1] = Infinity
+    x[2 * d + 3] = -Infinity
+    const got = direct.run(x, 5)
+    const want = wasm.run(x, 5)
+    t.ok(got.every((v, i) => Object.is(v, want[i])), `${activation}: the same outputs, NaN and infinities included`)
+    direct.dispose()
+    wasm.dispose()
   }
 })
 
@@ -96,6 +129,8 @@ t.test('the addon checks what it is given', { skip: !hasCompiler && 'no C++ comp
   t.throws(() => native.create([]), /one layer or more/, 'no layer')
   t.throws(() => native.create([[0, 6, 2, 3, 0, 1], [0, 6, 2, 3, 0, 1]]), /each inDim the outDim before it/, 'layers that do not chain')
   t.throws(() => native.create([[-4, 6, 2, 3, 0, 1]]), /a layer is/, 'a negative offset')
+  t.throws(() => native.create([[0, 6, 2, 3, 1, 0]]), /lo <= hi/, 'a clamp below its floor')
+  t.throws(() => native.create([[0, 6, 2, 3, 'a' as unknown as number, 1]]), /a layer is/, 'a clamp that is not a number')
   const chain = native.create([[0, 6, 2, 3, -Infinity, Infinity]])
   const out = new Float32Array(3)
   native.run(chain, heap, new Float32Array([1, 1]), 1, out)
@@ -105,6 +140,8 @@ t.test('the addon checks what it is given', { skip: !hasCompiler && 'no C++ comp
   t.same(Array.from(out), [0, 0, 0], 'no bias, relu6 clamps below')
   native.run(relu, heap, new Float32Array([2, 0]), 1, out)
   t.same(Array.from(out), [2, 4, 6], 'and above')
+  native.run(chain, heap, new Float32Array(0), 0, new Float32Array(0))
+  t.pass('no rows: nothing to do')
   t.throws(() => native.run(chain, heap, new Float32Array(3), 1, out), RangeError, 'x of the wrong length')
   t.throws(() => native.run(chain, heap, new Float32Array(2), 1, new Float32Array(4)), RangeError, 'out of the wrong length')
   t.throws(() => native.run(chain, heap.subarray(0, 8), new Float32Array(2), 1, out), /past the end of the heap/, 'weights past the heap')

@@ -230,6 +230,12 @@ t.test('Dockerfile stages: build, slim CPU runtime (the default), GPU target', a
   const gpuDeps = of(byName.get('gpu-deps')!, 'RUN').map(args).join('\n')
   t.match(gpuDeps, /npm pkg delete 'optionalDependencies\.@tensorflow\/tfjs-node'/, 'GPU: drops the CPU tfjs-node')
   t.match(gpuDeps, /npm ci --omit=dev --no-audit/, 'GPU: keeps optional deps, so installs tfjs-node-gpu')
+  // An npm ci that runs scripts runs the project's postinstall too, whose native/build.mjs that stage does not copy.
+  for (const stage of stages) {
+    for (const run of of(stage, 'RUN').map(args).filter((a) => /npm ci\b/.test(a) && !/--ignore-scripts/.test(a))) {
+      t.match(run, /npm pkg delete [^&]*scripts\.postinstall/, `${stage.name}: npm ci runs scripts, so the postinstall is dropped first`)
+    }
+  }
   t.match(gpuDeps, /tfjs-node-gpu\/lib\/napi-v\*\/tfjs_binding\.node/, 'GPU: the build fails if the binding did not install')
   t.ok(pkg.optionalDependencies['@tensorflow/tfjs-node-gpu'], 'tfjs-node-gpu is an optional dependency')
 
