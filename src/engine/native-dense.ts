@@ -2,7 +2,7 @@
 // weights where that backend keeps them (its heap; no copy), with the wasm kernel's arithmetic in the same order, so
 // its outputs are that kernel's bit for bit, on the machine's widest vectors (AVX-512 or AVX2) instead of wasm's 4
 // lanes: ~2.3x the wasm kernel on a batch of 16 rows of the 10^6-label bench bundle, ~1.2-1.4x on one row (bench/README.md,
-// session 11). Used only when the build is there, of this version, and gives the chain's own outputs on two rows of
+// session 11). Used only when the build is there, of this version, and gives the chain's own outputs on five rows of
 // noise; otherwise WasmDense or tfjs runs the chain.
 
 import { existsSync } from 'node:fs'
