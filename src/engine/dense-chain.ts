@@ -68,6 +68,27 @@ export class DenseChain {
     return this.steps[this.steps.length - 1]!.kernel.shape[1]
   }
 
+  /**
+   * Whether `run` (the chain on another kernel: wasm-dense.ts, native-dense.ts) gives the chain's outputs on `rows`
+   * rows of noise, to 1e-6; both NaN (weights that overflow do so on both) and the same infinity agree.
+   */
+  agrees(featureDim: number, rows: number, run: (x: Float32Array, n: number) => Float32Array): boolean {
+    const probe = tf.randomNormal([rows, featureDim], 0, 1, 'float32', 7) as tf.Tensor2D
+    try {
+      const got = run(probe.dataSync() as Float32Array, rows)
+      const wanted = tf.tidy(() => this.run(probe).dataSync())
+      if (got.length !== wanted.length) return false
+      for (let i = 0; i < got.length; i++) {
+        const a = got[i]!
+        const b = wanted[i]!
+        if (!(a === b || (Number.isNaN(a) && Number.isNaN(b)) || Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b)))) return false
+      }
+      return true
+    } finally {
+      probe.dispose()
+    }
+  }
+
   /** The model's output for x [n, d]; call inside tf.tidy. */
   run(x: tf.Tensor2D): tf.Tensor2D {
     let h = x

@@ -38,7 +38,7 @@ const CLAMP: Partial<Record<DenseStep['activation'], [number, number]>> = { line
 /** Where the build lands, seen from src/engine (tsx, tests) and from dist/src/engine (npm start). */
 const CANDIDATES = ['../../native/build/dense.node', '../../../native/build/dense.node'].map((p) => fileURLToPath(new URL(p, import.meta.url)))
 
-/** Rows of noise a new NativeDense must answer as the chain does. */
+/** Rows of noise a new NativeDense must answer as the chain does: a block of 4 (how batches run) and a row alone. */
 const PROBE_ROWS = 5
 
 let loaded: { addon: DenseAddon } | { reason: string } | undefined
@@ -94,16 +94,12 @@ export class NativeDense {
       layers.push([kernelAt, biasAt, s.kernel.shape[0], s.kernel.shape[1], ...clamp])
     }
     const native = new NativeDense(addon, backend, addon.create(layers), chain.outDim)
-    // 5 rows: a block of 4 (how batches run) and a row alone (how a lone request runs).
-    const probe = tf.randomNormal([PROBE_ROWS, featureDim], 0, 1, 'float32', 7) as tf.Tensor2D
+    // Bit for bit where the wasm kernel sums as this file was written against (a test checks); to 1e-6 should a
+    // later tfjs sum in another order.
     let same = false
     try {
-      const got = native.run(probe.dataSync() as Float32Array, PROBE_ROWS)
-      const wanted = tf.tidy(() => chain.run(probe).dataSync())
-      same = got.length === wanted.length
-      for (let i = 0; i < got.length && same; i++) same = agree(got[i]!, wanted[i]!)
+      same = chain.agrees(featureDim, PROBE_ROWS, (x, n) => native.run(x, n))
     } finally {
-      probe.dispose()
       if (!same) native.dispose()
     }
     return same ? native : undefined
@@ -123,13 +119,4 @@ export class NativeDense {
     this.disposed = true
     this.addon.free(this.handle)
   }
-}
-
-/**
- * Bit for bit where the wasm kernel sums as this file was written against, which a test checks; to 1e-6 (WasmDense's
- * tolerance) should a later tfjs sum in another order. Both NaN counts as agreement (weights that overflow do so on
- * both), as does the same infinity.
- */
-function agree(a: number, b: number): boolean {
-  return a === b || (Number.isNaN(a) && Number.isNaN(b)) || Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b))
 }
