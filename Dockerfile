@@ -25,9 +25,10 @@ RUN npm ci --omit=optional --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
-# The native Dense kernel (native/dense.cc; this image has g++): for the CPU image, whose slim Debian has the same
-# libraries. --required: fail the build rather than ship an image that runs the slower wasm kernel unnoticed.
-COPY native/dense.cc native/build.mjs ./native/
+# The native addons (native/dense.cc, the Dense kernel; native/scan.cc, the JSON rows' reader; this image has g++):
+# for the CPU image, whose slim Debian has the same libraries. --required: fail the build rather than ship an image
+# that runs the slower paths unnoticed.
+COPY native/dense.cc native/scan.cc native/build.mjs ./native/
 RUN node native/build.mjs --required
 
 # ---- node20: the Node 20 runtime (slim), also copied into the CUDA images below ----

@@ -5,12 +5,10 @@
 // session 11). Used only when the build is there, of this version, and gives the chain's own outputs on five rows of
 // noise; otherwise WasmDense or tfjs runs the chain.
 
-import { existsSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { fileURLToPath } from 'node:url'
 import * as tf from '@tensorflow/tfjs-core'
 import type { DenseChain, DenseStep } from './dense-chain.js'
 import { wasmBackendView, type WasmBackendView } from './wasm-dense.js'
+import { nativeAddon, type Found } from '../native-addon.js'
 
 /** native/dense.cc's DENSE_VERSION: the exports this file was written against. */
 const VERSION = 2
@@ -35,32 +33,12 @@ export interface DenseAddon {
 /** An activation as the clamp the kernel applies (the ones fused matMul applies that way); others are not native. */
 const CLAMP: Partial<Record<DenseStep['activation'], [number, number]>> = { linear: [-Infinity, Infinity], relu: [0, Infinity], relu6: [0, 6] }
 
-/** Where the build lands, seen from src/engine (tsx, tests) and from dist/src/engine (npm start). */
-const CANDIDATES = ['../../native/build/dense.node', '../../../native/build/dense.node'].map((p) => fileURLToPath(new URL(p, import.meta.url)))
-
 /** Rows of noise a new NativeDense must answer as the chain does: a block of 4 (how batches run) and a row alone. */
 const PROBE_ROWS = 5
 
-let loaded: { addon: DenseAddon } | { reason: string } | undefined
-
 /** The addon, or why there is none (not built, another version, failed to load); tried once per thread. */
-export function denseAddon(paths: readonly string[] = CANDIDATES): { addon: DenseAddon } | { reason: string } {
-  if (paths === CANDIDATES && loaded !== undefined) return loaded
-  const found = loadFrom(paths)
-  if (paths === CANDIDATES) loaded = found
-  return found
-}
-
-function loadFrom(paths: readonly string[]): { addon: DenseAddon } | { reason: string } {
-  const path = paths.find((p) => existsSync(p))
-  if (path === undefined) return { reason: 'native/build/dense.node is not built (npm run build:native needs a C++ compiler)' }
-  try {
-    const addon = createRequire(import.meta.url)(path) as DenseAddon
-    if (addon.version !== VERSION) return { reason: `${path} is version ${addon.version}, not ${VERSION}: rebuild it (npm run build:native)` }
-    return { addon }
-  } catch (err) {
-    return { reason: `${path} failed to load: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}` }
-  }
+export function denseAddon(paths?: readonly string[]): Found<DenseAddon> {
+  return nativeAddon<DenseAddon>('dense', VERSION, paths)
 }
 
 export class NativeDense {

@@ -1,12 +1,33 @@
 // A /predict JSON body of the usual shape, {"instances": [[numbers...]...], "top_k": k}, read straight from its bytes
-// into float32 rows: no string, no JS array per row, no boxed number, no depth scan, no schema walk. JSON.parse and
-// the copy into a Float32Array take ~36 µs for one instance of 768 values in a hot loop, this ~24; in the server it
-// also spares the GC an array per request (bench/README.md, session 7).
+// into float32 rows: no string, no JS array per row, no boxed number, no depth scan, no schema walk. For one instance
+// of 768 values in a hot loop, JSON.parse and the copy into a Float32Array take ~31 µs, this ~24 in JS and ~8 with the
+// rows read by native/scan.cc; for float32s printed as doubles (17 digits, as JS and Python clients send them) ~63,
+// ~142 and ~21. In the server it also spares the GC an array per request (bench/README.md, sessions 7 and 12).
 // Anything else, down to an escaped key or a duplicate one, is left to JSON.parse (undefined), so that every body
 // this takes is one JSON.parse reads the same way, and every other body is parsed and described as before.
 
 import type { Packed, NonFinite } from './packed-rows.js'
 import { existingInstancePool } from '../serving/instance-pools.js'
+import { nativeAddon, type Versioned } from '../native-addon.js'
+
+/**
+ * native/scan.cc: a row's numbers as readNumber reads them (both as JSON.parse), or -1 for a row it leaves to the JS
+ * reader (a double out of range, a value past float32, malformed JSON, a row past the room).
+ */
+interface ScanAddon extends Versioned {
+  row(body: Uint8Array, i: number, room: Float32Array, at: number, end: Int32Array): number
+}
+const SCAN_VERSION = 1
+const built = nativeAddon<ScanAddon>('scan', SCAN_VERSION)
+let nativeRows: ScanAddon | undefined = 'addon' in built ? built.addon : undefined
+/** Where the native reader says a row ended (past its ']'). */
+const rowEnd = new Int32Array(1)
+
+/** Reads rows with native/scan.cc (true, where it is built) or in JS only (false); returns whether it now does. */
+export function useNativeRows(on: boolean): boolean {
+  nativeRows = on && 'addon' in built ? built.addon : undefined
+  return nativeRows !== undefined
+}
 
 const SPACE = 0x20
 const TAB = 0x09
@@ -155,6 +176,13 @@ class Reader {
    * it is most of the work.
    */
   row(at: number, nonFinite: { first?: NonFinite }): number {
+    if (nativeRows !== undefined) {
+      const next = nativeRows.row(this.b, this.i, this.room, at, rowEnd)
+      if (next >= 0) {
+        this.i = rowEnd[0]!
+        return next
+      }
+    }
     const b = this.b
     let room = this.room
     let i = skipSpace(b, this.i)

@@ -3,10 +3,9 @@
 // activations it does not apply and other backends, and the backend choice turns it on and off (MHE_NATIVE_DENSE), on
 // the engine thread too.
 import t, { type Test } from 'tap'
-import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { selectBackend } from '../../src/engine/backend.js'
 import { DenseChain } from '../../src/engine/dense-chain.js'
@@ -16,19 +15,11 @@ import { Engine } from '../../src/engine/engine.js'
 import { EngineThread } from '../../src/engine/thread-host.js'
 import { randomize, sequential } from '../helpers/dense-models.js'
 import { makeHeadsBundle } from '../helpers/bundles.js'
+import { hasCompiler } from '../helpers/native.js'
 import { readBundleFiles } from '../../src/bundle/files.js'
 import { loadModel } from '../../src/engine/model-load.js'
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} }
-/** What native/build.mjs needs: a C++ compiler and Node's headers. Where they are, `npm ci` built the addon. */
-const hasCompiler = ((): boolean => {
-  try {
-    execFileSync(process.env.CXX || 'c++', ['--version'], { stdio: 'ignore' })
-    return existsSync(join(dirname(process.execPath), '..', 'include', 'node', 'node_api.h'))
-  } catch {
-    return false
-  }
-})()
 
 /** The addon `npm ci` built; without a C++ compiler or Node's headers there is none and these tests skip. */
 function addon(t: Test): DenseAddon {
@@ -149,13 +140,6 @@ t.test('the addon checks what it is given', { skip: !hasCompiler && 'no C++ comp
   native.free(chain)
   t.throws(() => native.run(chain, heap, new Float32Array(2), 1, out), /on a live chain/, 'a freed chain')
   native.free(relu)
-})
-
-t.test('why there is no addon', async (t) => {
-  t.match(denseAddon([join(tmpdir(), 'no-such-dir', 'dense.node')]), { reason: /not built/ }, 'not built')
-  const dir = mkdtempSync(join(tmpdir(), 'mhe-native-'))
-  writeFileSync(join(dir, 'dense.node'), 'not a shared library')
-  t.match(denseAddon([join(dir, 'dense.node')]), { reason: /failed to load/ }, 'a broken file')
 })
 
 t.test('the backend choice turns it on and off, here and on the engine thread', { skip: !hasCompiler && 'no C++ compiler' }, async (t) => {

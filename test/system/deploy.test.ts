@@ -206,8 +206,11 @@ t.test('Dockerfile stages: build, slim CPU runtime (the default), GPU target', a
   t.match(argDefault('NODE_IMAGE'), /^node:20(-|$)/, 'build stage on node:20')
   t.ok(of(build, 'RUN').some((i) => /^npm ci\b/.test(args(i))), 'build: npm ci')
   t.ok(of(build, 'RUN').some((i) => args(i) === 'npm run build'), 'build: npm run build')
-  t.ok(of(build, 'RUN').some((i) => args(i) === 'node native/build.mjs --required'), 'build: the native Dense kernel, or the build fails')
-  t.ok(of(byName.get('runtime')!, 'COPY').some((i) => flags(i).includes('--from=build') && args(i) === '/app/native/build ./native/build'), 'runtime: the native kernel from build')
+  t.ok(of(build, 'RUN').some((i) => args(i) === 'node native/build.mjs --required'), 'build: the native addons, or the build fails')
+  const addons = JSON.parse(/const ADDONS = (\[[^\]]*\])/.exec(read('native/build.mjs'))![1]!.replace(/'/g, '"')) as string[]
+  t.ok(addons.length >= 2, `native/build.mjs builds ${addons.join(', ')}`)
+  for (const a of addons) t.ok(of(build, 'COPY').some((i) => args(i).split(/\s+/).includes(`native/${a}.cc`)), `build: native/${a}.cc is copied for it`)
+  t.ok(of(byName.get('runtime')!, 'COPY').some((i) => flags(i).includes('--from=build') && args(i) === '/app/native/build ./native/build'), 'runtime: the native addons from build')
 
   // `npm run build` is tsc -p tsconfig.build.json into dist/ with rootDir ".": src/main.ts -> dist/src/main.js.
   const pkg = JSON.parse(read('package.json')) as Any
