@@ -2,7 +2,7 @@
 // into float32 rows: no string, no JS array per row, no boxed number, no depth scan, no schema walk. For one instance
 // of 768 values in a hot loop, JSON.parse and the copy into a Float32Array take ~31 µs, this ~24 in JS and ~8 with the
 // rows read by native/scan.cc; for float32s printed as doubles (17 digits, as JS and Python clients send them) ~63,
-// ~142 and ~21. In the server it also spares the GC an array per request (bench/README.md, sessions 7 and 12).
+// ~71 and ~21. In the server it also spares the GC an array per request (bench/README.md, sessions 7 and 12).
 // Anything else, down to an escaped key or a duplicate one, is left to JSON.parse (undefined), so that every body
 // this takes is one JSON.parse reads the same way, and every other body is parsed and described as before.
 
@@ -115,7 +115,20 @@ function readNumber(b: Uint8Array, i: number): number {
     const v = exponent < 0 ? m / POW10[-exponent]! : m * POW10[exponent]!
     return negative ? -v : v
   }
-  return Number(Buffer.from(b.buffer, b.byteOffset + start, i - start).toString('latin1'))
+  return slowNumber(b, start, i)
+}
+
+/** The body that `text` is the latin1 decoding of (one decoding per body, not a Buffer and a string per number). */
+let textOf: Uint8Array | undefined
+let text = ''
+
+/** Number() of b[start, end): correctly rounded, as JSON.parse. For the numbers past the fast path (17 digits). */
+function slowNumber(b: Uint8Array, start: number, end: number): number {
+  if (textOf !== b) {
+    text = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1')
+    textOf = b
+  }
+  return Number(text.slice(start, end))
 }
 
 /** Index of the first byte at or after i that is not JSON whitespace. */
@@ -219,6 +232,10 @@ export function scanInstances(bytes: Uint8Array): Packed | undefined {
   } catch (err) {
     if (err === notUsual) return undefined
     throw err
+  } finally {
+    // Not kept past the body: a large body's text would stay in memory until the next slow number.
+    textOf = undefined
+    text = ''
   }
 }
 
