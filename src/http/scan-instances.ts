@@ -23,6 +23,12 @@ let nativeRows: ScanAddon | undefined = 'addon' in built ? built.addon : undefin
 /** Where the native reader says a row ended (past its ']'). */
 const rowEnd = new Int32Array(1)
 
+/** How rows are read, for the start-up line: natively, or in JS and why. */
+export function rowReader(): string {
+  if (nativeRows !== undefined) return 'natively (native/scan.cc)'
+  return `in JS: ${'addon' in built ? 'turned off' : built.reason}`
+}
+
 /** Reads rows with native/scan.cc (true, where it is built) or in JS only (false); returns whether it now does. */
 export function useNativeRows(on: boolean): boolean {
   nativeRows = on && 'addon' in built ? built.addon : undefined

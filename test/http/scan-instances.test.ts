@@ -2,7 +2,7 @@
 // leaves every body it does not take to them: it may decline, never differ. Every test runs twice: rows read in JS,
 // and rows read by native/scan.cc where it is built (the JS reader taking over the rows it gives up on).
 import t, { type Test } from 'tap'
-import { scanInstances, useNativeRows } from '../../src/http/scan-instances.js'
+import { rowReader, scanInstances, useNativeRows } from '../../src/http/scan-instances.js'
 import { pack, type Packed } from '../../src/http/packed-rows.js'
 import { hasCompiler } from '../helpers/native.js'
 
@@ -160,3 +160,10 @@ function suite(t: Test, native: boolean): void {
 
 t.test('rows read in JS', async (t) => suite(t, false))
 t.test('rows read by native/scan.cc', { skip: !hasCompiler && 'no C++ compiler: not built' }, async (t) => suite(t, true))
+
+t.test('the start-up line says which reader runs', async (t) => {
+  useNativeRows(false)
+  t.equal(rowReader(), 'in JS: turned off', 'turned off')
+  if (useNativeRows(true)) t.equal(rowReader(), 'natively (native/scan.cc)', 'native where built')
+  else t.match(rowReader(), /^in JS: native\/build\/scan\.node is not built/, 'why not, where not built')
+})

@@ -12,7 +12,7 @@ import { JSON_BODY_RSS_FACTOR, jsonThreadHeapBytes } from '../../config.js'
 import { nestsDeeperThan } from '../json-depth.js'
 import { JsonThread } from '../json-thread.js'
 import { isPackedBody, packedBody } from '../packed-rows.js'
-import { INSTANCES_DEPTH, scanInstances } from '../scan-instances.js'
+import { INSTANCES_DEPTH, rowReader, scanInstances } from '../scan-instances.js'
 import { readBody } from '../read-body.js'
 
 declare module 'fastify' {
@@ -57,6 +57,7 @@ export default fp(
       validate.errors = check.errors
       return validate
     })
+    app.log.info(`JSON rows read ${rowReader()}`)
     app.removeContentTypeParser('text/plain')
     /** The request's body whole, within its route's body limit (read-body.ts: one socket read is used in place). */
     const readRequestBody = (request: FastifyRequest, payload: Readable, bodyLimit: number | undefined, done: (err: Error | null, body?: Buffer) => void) =>
