@@ -5,6 +5,7 @@ import t, { type Test } from 'tap'
 import { rowReader, scanInstances, useNativeRows } from '../../src/http/scan-instances.js'
 import { pack, type Packed } from '../../src/http/packed-rows.js'
 import { hasCompiler } from '../helpers/native.js'
+import { nativeAddon } from '../../src/native-addon.js'
 
 const bytes = (s: string): Buffer => Buffer.from(s, 'utf8')
 
@@ -166,4 +167,21 @@ t.test('the start-up line says which reader runs', async (t) => {
   t.equal(rowReader(), 'in JS: turned off', 'turned off')
   if (useNativeRows(true)) t.equal(rowReader(), 'natively (native/scan.cc)', 'native where built')
   else t.match(rowReader(), /^in JS: native\/build\/scan\.node is not built/, 'why not, where not built')
+})
+
+t.test('native/scan.cc reads the rows itself, and leaves to JS only what it should', { skip: !hasCompiler && 'no C++ compiler: not built' }, async (t) => {
+  // The suites above pass through the JS reader whenever the native one gives up: here it must not give up.
+  const found = nativeAddon<{ version: number; row(b: Uint8Array, i: number, room: Float32Array, at: number, end: Int32Array): number }>('scan', 1)
+  if (!('addon' in found)) return t.fail(found.reason)
+  const { row } = found.addon
+  const room = new Float32Array(8)
+  const end = new Int32Array(1)
+  const body = Buffer.from('[ 1 , 2.5,-0, 0.10000000149011612 ]x')
+  t.equal(row(body, 1, room, 2, end), 6, 'four values after the two already there')
+  t.equal(end[0], body.length - 1, 'ends past the ]')
+  t.ok(Object.is(room[4], -0) && room[3] === 2.5 && room[5] === Math.fround(0.1), 'their float32s')
+  t.equal(row(Buffer.from('[]'), 1, room, 0, end), 0, 'an empty row')
+  for (const bad of ['[1e39]', '[1e400]', '[01]', '[1,]', '[1', '[NaN]', '[1 2]']) t.equal(row(Buffer.from(bad), 1, room, 0, end), -1, `${bad}: left to JS`)
+  t.equal(row(Buffer.from('[1,2,3]'), 1, room, 6, end), -1, 'no room for the third value: left to JS')
+  t.throws(() => row(Buffer.from('[1]'), 1, room, 9, end), TypeError, 'at past the room')
 })

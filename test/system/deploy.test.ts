@@ -207,7 +207,7 @@ t.test('Dockerfile stages: build, slim CPU runtime (the default), GPU target', a
   t.ok(of(build, 'RUN').some((i) => /^npm ci\b/.test(args(i))), 'build: npm ci')
   t.ok(of(build, 'RUN').some((i) => args(i) === 'npm run build'), 'build: npm run build')
   t.ok(of(build, 'RUN').some((i) => args(i) === 'node native/build.mjs --required'), 'build: the native addons, or the build fails')
-  const addons = JSON.parse(/const ADDONS = (\[[^\]]*\])/.exec(read('native/build.mjs'))![1]!.replace(/'/g, '"')) as string[]
+  const addons = [.../const ADDONS = \{([^}]*)\}/.exec(read('native/build.mjs'))![1]!.matchAll(/(\w+):/g)].map((m) => m[1]!)
   t.ok(addons.length >= 2, `native/build.mjs builds ${addons.join(', ')}`)
   for (const a of addons) t.ok(of(build, 'COPY').some((i) => args(i).split(/\s+/).includes(`native/${a}.cc`)), `build: native/${a}.cc is copied for it`)
   t.ok(of(byName.get('runtime')!, 'COPY').some((i) => flags(i).includes('--from=build') && args(i) === '/app/native/build ./native/build'), 'runtime: the native addons from build')
