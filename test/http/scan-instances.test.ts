@@ -9,6 +9,11 @@ import { nativeAddon } from '../../src/native-addon.js'
 
 const bytes = (s: string): Buffer => Buffer.from(s, 'utf8')
 
+/** A repeatable uniform [0, 1) sequence (a linear congruential generator). */
+function seeded(seed: number): () => number {
+  return () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32
+}
+
 /** What the JSON path makes of the body: undefined when it does not parse or is not the usual shape. */
 function reference(body: string): Packed | undefined {
   try {
@@ -68,11 +73,7 @@ function suite(t: Test, native: boolean): void {
   })
 
   test('random numbers in every JSON form: bit for bit', (t) => {
-    let seed = 12345
-    const rand = () => {
-      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0
-      return seed / 2 ** 32
-    }
+    const rand = seeded(12345)
     const forms = [
       (x: number) => String(x),
       (x: number) => x.toFixed(Math.floor(rand() * 10)),
@@ -99,11 +100,7 @@ function suite(t: Test, native: boolean): void {
   })
 
   test('numbers as clients print them, and the odd ones: bit for bit', (t) => {
-    let seed = 777
-    const rand = () => {
-      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0
-      return seed / 2 ** 32
-    }
+    const rand = seeded(777)
     // float32 features as JS and Python print them: the double's shortest form, often 17 significant digits
     const f32 = new Float32Array(3 * 768).map(() => (rand() * 2 - 1) * 10 ** Math.floor(rand() * 78 - 42))
     takes(t, JSON.stringify({ instances: [0, 1, 2].map((r) => Array.from(f32.subarray(r * 768, (r + 1) * 768))) }), 'float32s printed as doubles')
