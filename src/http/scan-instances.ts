@@ -14,10 +14,11 @@ import { nativeAddon, type Versioned } from '../native-addon.js'
  * native/scan.cc: a row's numbers as readNumber reads them (both as JSON.parse), or -1 for a row it leaves to the JS
  * reader (a double out of range, a value past float32, malformed JSON, a row past the room).
  */
-interface ScanAddon extends Versioned {
+export interface ScanAddon extends Versioned {
   row(body: Uint8Array, i: number, room: Float32Array, at: number, end: Int32Array): number
 }
-const SCAN_VERSION = 1
+/** native/scan.cc's SCAN_VERSION: the exports ScanAddon describes. */
+export const SCAN_VERSION = 1
 const built = nativeAddon<ScanAddon>('scan', SCAN_VERSION)
 let nativeRows: ScanAddon | undefined = 'addon' in built ? built.addon : undefined
 /** Where the native reader says a row ended (past its ']'). */

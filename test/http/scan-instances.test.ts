@@ -2,7 +2,7 @@
 // leaves every body it does not take to them: it may decline, never differ. Every test runs twice: rows read in JS,
 // and rows read by native/scan.cc where it is built (the JS reader taking over the rows it gives up on).
 import t, { type Test } from 'tap'
-import { rowReader, scanInstances, useNativeRows } from '../../src/http/scan-instances.js'
+import { rowReader, scanInstances, useNativeRows, SCAN_VERSION, type ScanAddon } from '../../src/http/scan-instances.js'
 import { pack, type Packed } from '../../src/http/packed-rows.js'
 import { hasCompiler } from '../helpers/native.js'
 import { nativeAddon } from '../../src/native-addon.js'
@@ -168,7 +168,7 @@ t.test('the start-up line says which reader runs', async (t) => {
 
 t.test('native/scan.cc reads the rows itself, and leaves to JS only what it should', { skip: !hasCompiler && 'no C++ compiler: not built' }, async (t) => {
   // The suites above pass through the JS reader whenever the native one gives up: here it must not give up.
-  const found = nativeAddon<{ version: number; row(b: Uint8Array, i: number, room: Float32Array, at: number, end: Int32Array): number }>('scan', 1)
+  const found = nativeAddon<ScanAddon>('scan', SCAN_VERSION)
   if (!('addon' in found)) return t.fail(found.reason)
   const { row } = found.addon
   const room = new Float32Array(8)
